@@ -1,0 +1,41 @@
+"""Pydantic types only: what flows between the stages, and the options that steer them."""
+
+from docvlm.datamodel.document import (
+    BBox,
+    DocStatus,
+    DocumentResult,
+    ErrorItem,
+    FieldValue,
+    Line,
+    Page,
+    Region,
+    SourceDoc,
+    Word,
+)
+from docvlm.datamodel.options import (
+    DetectOptions,
+    OcrOptions,
+    OutputOptions,
+    PipelineOptions,
+    ReaderOptions,
+    RenderOptions,
+)
+
+__all__ = [
+    "BBox",
+    "DetectOptions",
+    "DocStatus",
+    "DocumentResult",
+    "ErrorItem",
+    "FieldValue",
+    "Line",
+    "OcrOptions",
+    "OutputOptions",
+    "Page",
+    "PipelineOptions",
+    "ReaderOptions",
+    "Region",
+    "RenderOptions",
+    "SourceDoc",
+    "Word",
+]

@@ -1,0 +1,116 @@
+"""Result types passed between stages.
+
+Coordinates: every ``bbox`` is ``(x0, y0, x1, y1)`` in pixels of the rendered page image
+(PDF pages at the configured DPI, image files at their own resolution).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BBox = tuple[float, float, float, float]
+
+
+class DocStatus(str, enum.Enum):
+    """How a document ended."""
+
+    SUCCESS = "success"  # all fields read, record valid
+    PARTIAL = "partial"  # record written, but invalid or with stage errors
+    FAILURE = "failure"  # nothing could be read (unreadable input, crash)
+
+
+class SourceDoc(BaseModel):
+    """One discovered input file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    doc_id: str = Field(description="sha256 of the file bytes")
+    mime: str = Field(description="type sniffed from the bytes, e.g. application/pdf, image/png")
+    size: int
+    error: str | None = Field(
+        default=None, description="why the file cannot be processed (set by discovery)"
+    )
+
+
+class Word(BaseModel):
+    """A piece of text with its box: a PDF word or an OCR text segment."""
+
+    text: str
+    bbox: BBox
+    conf: float = 1.0
+    origin: str = "pdf"  # "pdf" (text layer) or "ocr"
+
+
+class Line(BaseModel):
+    """Words on one visual line that belong together (a column gap splits a line in two)."""
+
+    text: str
+    bbox: BBox
+    words: list[Word]
+    conf: float = 1.0
+    page: int = Field(description="1-based page number")
+    region_class: str = "residual"
+    region_index: int = -1
+
+
+class Region(BaseModel):
+    """A detected layout region."""
+
+    label: str
+    bbox: BBox
+    score: float
+
+
+class Page(BaseModel):
+    """A rendered page: its size, text and regions (the image itself travels separately)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    number: int = Field(description="1-based")
+    width: int
+    height: int
+    dpi: float
+    has_text_layer: bool = False
+    words: list[Word] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+
+
+class FieldValue(BaseModel):
+    """One extracted value with its provenance."""
+
+    path: str = Field(description="field path: 'total', 'seller.name', 'line_items/3/amount'")
+    value: Any
+    raw: str = Field(default="", description="source text the value was read from")
+    page: int | None = None
+    bbox: BBox | None = None
+    region_class: str | None = None
+    reader: str = "ocr"
+    confidence: float = 0.0
+
+
+class ErrorItem(BaseModel):
+    """An error attached to a document, naming the stage and the problem."""
+
+    stage: str
+    error_type: str
+    message: str
+    path: str | None = Field(default=None, description="JSON pointer of the field, if any")
+
+
+class DocumentResult(BaseModel):
+    """Everything one document produced: the record, its provenance and its errors."""
+
+    doc_id: str
+    source: str
+    schema_name: str
+    status: DocStatus
+    record: dict[str, Any] = Field(default_factory=dict)
+    values: list[FieldValue] = Field(default_factory=list)
+    errors: list[ErrorItem] = Field(default_factory=list)
+    pages: int = 0
+    stats: dict[str, float] = Field(default_factory=dict)
