@@ -1,0 +1,141 @@
+"""PDF rendering with PyMuPDF (default) or pdf2image/poppler; the text layer always via PyMuPDF."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from docvlm.datamodel import Page, SourceDoc, Word
+from docvlm.errors import InputError, RenderError
+from docvlm.render.base import RenderedPage, Renderer
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+
+def open_pdf(src: SourceDoc) -> Any:
+    """Open a PDF with PyMuPDF, turning its failures into InputError with the reason."""
+    import pymupdf
+
+    try:
+        doc = pymupdf.open(src.path, filetype="pdf")
+    except Exception as exc:  # PyMuPDF raises several types for damaged files
+        raise InputError(f"{src.path}: corrupt or truncated PDF ({exc})") from exc
+    if doc.needs_pass:
+        doc.close()
+        raise InputError(f"{src.path}: encrypted PDF: a password is required to open it")
+    if doc.page_count == 0:
+        doc.close()
+        raise InputError(f"{src.path}: PDF has no pages (corrupt or truncated)")
+    return doc
+
+
+def text_layer(page: Any, scale: float) -> list[Word]:
+    """Words of a PDF page with boxes scaled to the rendered image's pixels."""
+    words = []
+    for x0, y0, x1, y1, text, *_ in page.get_text("words", sort=False):
+        text = text.strip()
+        if text:
+            words.append(
+                Word(text=text, bbox=(x0 * scale, y0 * scale, x1 * scale, y1 * scale), origin="pdf")
+            )
+    return words
+
+
+class PyMuPdfRenderer(Renderer):
+    """Renders PDF pages with PyMuPDF."""
+
+    name = "pymupdf"
+
+    def page_count(self, src: SourceDoc) -> int:
+        doc = open_pdf(src)
+        try:
+            return doc.page_count
+        finally:
+            doc.close()
+
+    def _pixmap_image(self, page: Any, dpi: int) -> Image.Image:
+        from PIL import Image
+
+        rect = page.rect
+        # Keep giant pages (posters, broken MediaBoxes) within the pixel budget.
+        pixels = (rect.width * dpi / 72) * (rect.height * dpi / 72)
+        if pixels > self.options.max_pixels:
+            dpi = max(int(dpi * (self.options.max_pixels / pixels) ** 0.5), 1)
+        pix = page.get_pixmap(dpi=dpi, alpha=False, colorspace="rgb")
+        return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+
+    def _page(self, src: SourceDoc, pdf_page: Any, number: int) -> RenderedPage:
+        dpi = self.options.dpi
+        try:
+            image = self._render_image(src, pdf_page, number, dpi)
+        except RenderError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"{src.path}: page {number} could not be rendered ({exc})") from exc
+        scale = image.width / max(pdf_page.rect.width, 1e-6)
+        try:
+            words = text_layer(pdf_page, scale)
+        except Exception as exc:  # damaged content streams: render what we can, OCR the rest
+            logger.warning("%s: page %d text layer unreadable (%s)", src.path, number, exc)
+            words = []
+        page = Page(
+            number=number,
+            width=image.width,
+            height=image.height,
+            dpi=scale * 72,
+            words=words,
+        )
+        return RenderedPage(page=page, image=image)
+
+    def _render_image(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
+        return self._pixmap_image(pdf_page, dpi)
+
+    def iter_pages(self, src: SourceDoc) -> Iterator[RenderedPage]:
+        doc = open_pdf(src)
+        try:
+            last = doc.page_count
+            if self.options.max_pages:
+                last = min(last, self.options.max_pages)
+            for index in range(last):
+                try:
+                    pdf_page = doc.load_page(index)
+                except Exception as exc:
+                    raise RenderError(f"{src.path}: page {index + 1} is damaged ({exc})") from exc
+                yield self._page(src, pdf_page, index + 1)
+        finally:
+            doc.close()
+
+    def render_page(self, src: SourceDoc, number: int, dpi: int | None = None) -> Image.Image:
+        doc = open_pdf(src)
+        try:
+            return self._render_image(src, doc.load_page(number - 1), number, dpi or self.options.dpi)
+        finally:
+            doc.close()
+
+
+class Pdf2ImageRenderer(PyMuPdfRenderer):
+    """Renders PDF pages with poppler's pdftoppm through pdf2image, one page per call."""
+
+    name = "pdf2image"
+
+    def _render_image(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
+        from pdf2image import convert_from_path
+        from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError
+
+        try:
+            images = convert_from_path(
+                src.path, dpi=dpi, first_page=number, last_page=number, fmt="ppm"
+            )
+        except (PDFInfoNotInstalledError, FileNotFoundError) as exc:
+            raise RenderError(
+                "pdf2image backend needs poppler-utils (pdftoppm): apt-get install poppler-utils"
+            ) from exc
+        except PDFPageCountError as exc:
+            raise RenderError(f"{src.path}: poppler could not read page {number} ({exc})") from exc
+        if not images:
+            raise RenderError(f"{src.path}: poppler rendered no image for page {number}")
+        return images[0].convert("RGB")
