@@ -1,0 +1,217 @@
+"""Arrays of objects: item tables (header row, column alignment, continued across pages)
+and key/value pairs of forms."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from docvlm.datamodel import FieldValue, Line
+from docvlm.extract.context import DocContext, Row
+from docvlm.extract.labels import labels_for, match_label
+from docvlm.extract.normalize import fold, is_amount_text, parse_amount, parse_date
+from docvlm.extract.schema import ArraySpec, FieldSpec
+
+COLUMN_LABELS: dict[str, tuple[str, ...]] = {
+    "description": ("description", "item", "items", "item description", "product", "article",
+                    "service", "services", "details", "particulars", "beschreibung", "bezeichnung",
+                    "artikel", "leistung", "artikelbezeichnung", "designation", "libelle",
+                    "produit", "descripcion", "concepto"),
+    "quantity": ("qty", "quantity", "qte", "quantite", "menge", "anzahl", "anz", "units",
+                 "unit", "hours", "hrs", "stk", "cantidad", "cant", "pcs"),
+    "unit_price": ("unit price", "price", "rate", "unit cost", "price per unit", "each",
+                   "einzelpreis", "preis", "e preis", "stuckpreis", "prix unitaire", "prix",
+                   "pu", "p u", "prix u", "precio", "precio unitario", "u price"),
+    "amount": ("amount", "total", "line total", "net amount", "value", "betrag", "gesamt",
+               "gesamtpreis", "summe", "montant", "montant ht", "total ht", "importe", "sum"),
+}  # fmt: skip
+_COLUMN_TRIGGERS = {
+    "description": ("description", "desc", "item", "name", "product", "service", "text"),
+    "quantity": ("quantity", "qty", "count", "units"),
+    "unit_price": ("unit price", "price", "rate", "unit cost"),
+    "amount": ("amount", "total", "line total", "sum", "value"),
+}
+_GENERIC_STOP = ("subtotal", "sub total", "total", "summe", "zwischensumme", "gesamt",
+                 "total ht", "total ttc", "net", "tax", "vat", "mwst", "tva", "amount due",
+                 "balance due", "grand total", "montant ht")  # fmt: skip
+
+
+def _column_phrases(spec: FieldSpec) -> tuple[str, ...]:
+    phrases = list(labels_for(spec).phrases)
+    words = fold(spec.name.replace("_", " ")) + " " + fold(spec.title or "")
+    for key, triggers in _COLUMN_TRIGGERS.items():
+        if any(f" {t} " in f" {words} " for t in triggers):
+            phrases.extend(COLUMN_LABELS[key])
+            break
+    return tuple(dict.fromkeys(p for p in phrases if p))
+
+
+@dataclass
+class Column:
+    field: FieldSpec | None
+    x0: float
+    x1: float
+
+    @property
+    def center(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+
+def _header(row: Row, specs: list[FieldSpec], phrases: dict[str, tuple[str, ...]]) -> list[Column] | None:
+    """Columns of ``row`` if it is a table header (at least two item fields named)."""
+    columns: list[Column] = []
+    named: set[str] = set()
+    for ln in row.lines:
+        best: tuple[int, FieldSpec] | None = None
+        for spec in specs:
+            if spec.name in named:
+                continue
+            m = match_label(ln.text, phrases[spec.name])
+            if m and len(m[1]) <= 3 and (best is None or len(m[0]) > best[0]):
+                best = (len(m[0]), spec)
+        columns.append(Column(best[1] if best else None, ln.bbox[0], ln.bbox[2]))
+        if best:
+            named.add(best[1].name)
+    if len(named) < 2:
+        return None
+    return columns
+
+
+def _assign(line: Line, columns: list[Column]) -> Column:
+    def score(col: Column) -> float:
+        overlap = min(line.bbox[2], col.x1) - max(line.bbox[0], col.x0)
+        if overlap > 0:
+            return 1e6 + overlap
+        return -abs((line.bbox[0] + line.bbox[2]) / 2 - col.center)
+
+    return max(columns, key=score)
+
+
+def _value(spec: FieldSpec, text: str, ctx: DocContext):
+    text = text.strip()
+    if spec.is_number:
+        if not is_amount_text(text):
+            return None
+        v = parse_amount(text, ctx.decimal_comma)
+        if v is not None and spec.type == "integer":
+            return int(v) if float(v).is_integer() else None
+        return v
+    if spec.is_date:
+        return parse_date(text, ctx.dayfirst)
+    return text or None
+
+
+def read_array(arr: ArraySpec, ctx: DocContext, stop: tuple[str, ...], reader: str) -> list[FieldValue]:
+    """Candidates ``<array>/<i>/<field>`` for every row of the array's table in the document."""
+    if arr.is_key_value:
+        return read_pairs(arr, ctx, reader)
+    specs = list(arr.items)
+    phrases = {s.name: _column_phrases(s) for s in specs}
+    stop_phrases = tuple(dict.fromkeys((*stop, *_GENERIC_STOP)))
+    text_specs = [s for s in specs if s.type == "string" and not s.is_date]
+    out: list[FieldValue] = []
+    columns: list[Column] | None = None
+    index = -1
+    last_row_bottom: float | None = None
+    current: dict[str, FieldValue] = {}
+    page = None
+    for row in ctx.rows:
+        if row.page != page:
+            page, last_row_bottom = row.page, None
+        header = _header(row, specs, phrases)
+        if header:
+            columns = header
+            last_row_bottom = row.bottom
+            continue
+        if columns is None:
+            continue
+        first = fold(row.lines[0].text)
+        if any(first == p or first.startswith(p + " ") for p in stop_phrases) or any(
+            match_label(ln.text, stop_phrases) and len(fold(ln.text)) < 30 for ln in row.lines
+            if _assign(ln, columns).field is None or _assign(ln, columns).field in text_specs
+        ):
+            columns = None  # the table ended (totals follow)
+            continue
+        if last_row_bottom is not None and row.top - last_row_bottom > 4 * ctx.line_height:
+            if not any(_assign(ln, columns).field and _assign(ln, columns).field.is_number for ln in row.lines):
+                continue
+        cells: dict[str, list[Line]] = {}
+        for ln in row.lines:
+            col = _assign(ln, columns)
+            if col.field is not None:
+                cells.setdefault(col.field.name, []).append(ln)
+        values: dict[str, tuple[object, list[Line]]] = {}
+        for spec in specs:
+            lines = cells.get(spec.name)
+            if not lines:
+                continue
+            v = _value(spec, " ".join(ln.text for ln in lines), ctx)
+            if v is not None:
+                values[spec.name] = (v, lines)
+        numbers = [n for n, (v, _) in values.items() if isinstance(v, (int, float))]
+        texts = [n for n in values if n not in numbers]
+        if numbers and (texts or len(numbers) >= 2):
+            index += 1
+            current = {}
+            for name, (v, lines) in values.items():
+                fv = _field_value(arr.path, index, name, v, lines, reader)
+                current[name] = fv
+                out.append(fv)
+            last_row_bottom = row.bottom
+        elif texts and not numbers and current and index >= 0 and last_row_bottom is not None:
+            if row.top - last_row_bottom < 1.6 * ctx.line_height:
+                # a wrapped description continues the row above
+                for name in texts:
+                    prev = current.get(name)
+                    if prev is not None and isinstance(prev.value, str):
+                        prev.value = f"{prev.value} {values[name][0]}"
+                        prev.raw = f"{prev.raw}\n{values[name][0]}"
+                last_row_bottom = row.bottom
+    return out
+
+
+def _field_value(array: str, index: int, name: str, value, lines: list[Line], reader: str) -> FieldValue:
+    return FieldValue(
+        path=f"{array}/{index}/{name}",
+        value=value,
+        raw=" ".join(ln.text for ln in lines),
+        page=lines[0].page,
+        bbox=(
+            min(ln.bbox[0] for ln in lines),
+            min(ln.bbox[1] for ln in lines),
+            max(ln.bbox[2] for ln in lines),
+            max(ln.bbox[3] for ln in lines),
+        ),
+        region_class=lines[0].region_class,
+        reader=reader,
+        confidence=round(0.85 * min(ln.conf for ln in lines), 4),
+    )
+
+
+_KEY = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$")
+
+
+def read_pairs(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
+    """Key/value pairs of a form: 'Label: value', a label with its value to the right or below."""
+    out: list[FieldValue] = []
+    index = -1
+    used: set[int] = set()
+    for line in ctx.lines:
+        if id(line) in used:
+            continue
+        m = _KEY.match(line.text)
+        if not m or not re.search(r"[^\W\d_]", m.group(1)):
+            continue
+        key, value = m.group(1).strip(), m.group(2).strip()
+        src = line
+        if not value:
+            right = ctx.right_of(line)
+            nxt = right[0] if right else next(iter(ctx.below(line, max_rows=1, max_gap=1.5)), None)
+            if nxt is not None and not _KEY.match(nxt.text):
+                value, src = nxt.text.strip(), nxt
+                used.add(id(nxt))
+        index += 1
+        out.append(_field_value(arr.path, index, "key", key, [line], reader))
+        if value:
+            out.append(_field_value(arr.path, index, "value", value, [src], reader))
+    return out

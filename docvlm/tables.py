@@ -1,0 +1,148 @@
+"""Results to pandas DataFrames, and DataFrames to Parquet/CSV files written atomically."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docvlm.datamodel import DocumentResult
+from docvlm.extract.schema import SchemaSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+PROVENANCE_COLUMNS = ["doc_id", "source", "field", "value", "page", "bbox", "region_class",
+                      "reader", "confidence", "source_text"]  # fmt: skip
+ERROR_COLUMNS = ["doc_id", "source", "stage", "error_type", "message", "path"]
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, list):
+        return "; ".join(str(x) for x in node)
+    return node
+
+
+def _dtype(kind: str) -> str:
+    return {"number": "Float64", "integer": "Int64", "boolean": "boolean"}.get(kind, "string")
+
+
+def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[str, pd.DataFrame]:
+    """The output tables of the contract, keyed by table name (file name without suffix)."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        row = {"doc_id": r.doc_id, "source": r.source, "status": r.status.value}
+        for spec in schema.fields:
+            row[spec.path] = _get(r.record, spec.path)
+        rows.append(row)
+    columns = ["doc_id", "source", "status", *schema.columns]
+    main = pd.DataFrame(rows, columns=columns)
+    main = main.astype({"doc_id": "string", "source": "string", "status": "string"})
+    main = main.astype({s.path: _dtype(s.type) for s in schema.fields})
+    tables: dict[str, pd.DataFrame] = {schema.name: main}
+
+    for arr in schema.arrays:
+        item_rows = []
+        for r in results:
+            items = _array(r.record, arr.path)
+            for i, item in enumerate(items):
+                row = {"doc_id": r.doc_id, "item_index": i}
+                for spec in arr.items:
+                    row[spec.name] = item.get(spec.name) if isinstance(item, dict) else None
+                item_rows.append(row)
+        child = pd.DataFrame(item_rows, columns=["doc_id", "item_index", *(s.name for s in arr.items)])
+        child = child.astype({"doc_id": "string", "item_index": "Int64"})
+        child = child.astype({s.name: _dtype(s.type) for s in arr.items})
+        tables[f"{schema.name}__{arr.path}"] = child
+
+    prov = [
+        {
+            "doc_id": r.doc_id,
+            "source": r.source,
+            "field": v.path,
+            "value": v.value if isinstance(v.value, str) else json.dumps(v.value),
+            "page": v.page,
+            "bbox": [round(float(x), 1) for x in v.bbox] if v.bbox else None,
+            "region_class": v.region_class,
+            "reader": v.reader,
+            "confidence": float(v.confidence),
+            "source_text": v.raw,
+        }
+        for r in results
+        for v in r.values
+    ]
+    provenance = pd.DataFrame(prov, columns=PROVENANCE_COLUMNS)
+    tables["provenance"] = provenance.astype(
+        {"doc_id": "string", "source": "string", "field": "string", "value": "string",
+         "page": "Int64", "region_class": "string", "reader": "string",
+         "confidence": "Float64", "source_text": "string"}
+    )  # fmt: skip
+    errs = [
+        {"doc_id": r.doc_id, "source": r.source, "stage": e.stage, "error_type": e.error_type,
+         "message": e.message, "path": e.path}
+        for r in results
+        for e in r.errors
+    ]  # fmt: skip
+    tables["errors"] = pd.DataFrame(errs, columns=ERROR_COLUMNS).astype("string")
+    return tables
+
+
+def _array(record: dict[str, Any], path: str) -> list:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return []
+        node = node.get(part)
+    return node if isinstance(node, list) else []
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_table(df: pd.DataFrame, path: Path) -> Path:
+    """Write one table as Parquet or CSV (by suffix), atomically: temp name, then rename."""
+    if path.suffix == ".parquet":
+        _atomic(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+    else:
+        flat = df.copy()
+        for col in flat.columns:
+            if flat[col].dtype == object:
+                flat[col] = flat[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False))
+    return path
+
+
+def write_tables(
+    tables: dict[str, pd.DataFrame], out_dir: str | Path, formats: Iterable[str] = ("parquet", "csv")
+) -> list[Path]:
+    """Write every table in every format under ``out_dir``; returns the written paths."""
+    out = Path(out_dir)
+    written = []
+    for name, df in tables.items():
+        for fmt in formats:
+            written.append(write_table(df, out / f"{name}.{fmt}"))
+    logger.info("wrote %d files to %s", len(written), out)
+    return written
