@@ -100,6 +100,9 @@ def _read_pages(src: SourceDoc, engines: Engines, errors: list[ErrorItem], stats
         page.words = []  # the lines hold the words; keep memory flat on long documents
         pages.append(page)
         del pixels, rendered
+    errors.extend(
+        ErrorItem(stage="render", error_type="DamagedInput", message=w) for w in renderer.warnings
+    )
     return pages
 
 

@@ -34,7 +34,7 @@ class RapidOcrEngine(OcrEngine):
                 )
             except Exception as exc:
                 raise OcrError(f"could not load the RapidOCR models ({exc})") from exc
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+            logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         return self._engine
 
     def recognize(self, image: np.ndarray) -> list[Word]:

@@ -28,6 +28,7 @@ class Renderer(ABC):
 
     def __init__(self, options: RenderOptions | None = None) -> None:
         self.options = options or RenderOptions()
+        self.warnings: list[str] = []  # problems that did not stop rendering (repaired files)
 
     @abstractmethod
     def page_count(self, src: SourceDoc) -> int:

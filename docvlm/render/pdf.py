@@ -96,6 +96,10 @@ class PyMuPdfRenderer(Renderer):
 
     def iter_pages(self, src: SourceDoc) -> Iterator[RenderedPage]:
         doc = open_pdf(src)
+        if getattr(doc, "is_repaired", False):
+            self.warnings.append(
+                f"{src.path}: damaged or truncated PDF; it was repaired and content may be missing"
+            )
         try:
             last = doc.page_count
             if self.options.max_pages:

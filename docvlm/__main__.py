@@ -1,0 +1,7 @@
+"""``python -m docvlm``."""
+
+import sys
+
+from docvlm.cli import main
+
+sys.exit(main())
