@@ -76,8 +76,14 @@ def _summary(result, console) -> None:
             fill.add_row(spec.path, f"{n}/{len(records)}")
         console.print(fill)
     calls = sum(int(r.stats.get("vlm_calls", 0)) for r in result.results)
-    if calls:
-        console.print(f"VLM calls: {calls}")
+    filled: dict[str, int] = {}
+    for r in result.results:
+        for key, n in r.stats.items():
+            if key.startswith("filled_by_"):
+                filled[key[len("filled_by_"):]] = filled.get(key[len("filled_by_"):], 0) + int(n)
+    if calls or len(filled) > 1:
+        by_reader = ", ".join(f"{k}={v}" for k, v in sorted(filled.items()))
+        console.print(f"VLM calls: {calls}; values filled by reader: {by_reader}")
     for r in result.results:
         if r.status == DocStatus.FAILURE:
             reason = r.errors[0].message if r.errors else "unknown"

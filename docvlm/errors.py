@@ -47,3 +47,37 @@ class ReaderError(DocvlmError):
 
 class SchemaError(ConfigError):
     """A JSON Schema that cannot be used."""
+
+
+class VlmEngineError(ReaderError):
+    """A VLM could not be loaded or failed while generating."""
+
+
+class VlmRequestError(ReaderError):
+    """A VLM server request failed for good (after its retries).
+
+    Attributes:
+        attempts: Requests sent for this conversation, retries included.
+        status: The last HTTP status, or None for a connection error or a timeout.
+    """
+
+    def __init__(self, message: str, attempts: int = 1, status: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.status = status
+
+
+class VlmAnswerError(ReaderError):
+    """A VLM's answer still failed the JSON Schema after the bounded re-asks.
+
+    Attributes:
+        attempts: Answers received (the first plus the re-asks).
+        last_raw: The model's last answer text, verbatim.
+        messages: The validator's messages on that last answer.
+    """
+
+    def __init__(self, message: str, attempts: int, last_raw: str, messages: list[str]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_raw = last_raw
+        self.messages = messages

@@ -157,6 +157,9 @@ def process_document(
         errors.extend(read.errors)
         stats["vlm_calls"] = float(read.calls)
         record, chosen = assemble(read.values, schema)
+        for value in chosen:
+            key = f"filled_by_{value.reader}"
+            stats[key] = stats.get(key, 0.0) + 1
     except DocvlmError as exc:
         errors.append(_error(exc, "read"))
         record, chosen = {}, []

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SAMPLES, make_text_pdf
 
 from docvlm.pipeline import extract
-
-from conftest import SAMPLES, make_text_pdf
 
 
 @pytest.fixture(scope="module")
 def bad_folder(tmp_path_factory) -> Path:
-    from PIL import Image
-
     import pymupdf
+    from PIL import Image
 
     d = tmp_path_factory.mktemp("bad")
     (d / "empty.pdf").write_bytes(b"")

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import SAMPLES, make_text_pdf
 
 from docvlm.extract.schema import load_schema
 from docvlm.pipeline import extract
 from docvlm.validate import validate_record
-
-from conftest import SAMPLES, make_text_pdf
 
 DOCS = ["inv_en_us_01.pdf", "inv_en_multi_01.pdf", "inv_fr_01_scan.png"]
 

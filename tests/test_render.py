@@ -2,13 +2,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLES, make_text_pdf
 
 from docvlm.datamodel import RenderOptions
 from docvlm.errors import InputError
 from docvlm.render import get_renderer
 from docvlm.sources import inspect_file
-
-from conftest import SAMPLES, make_text_pdf
 
 
 def test_pymupdf_keeps_text_layer_with_pixel_boxes() -> None:

@@ -2,9 +2,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from docvlm.sources import discover, inspect_file, sniff
-
 from conftest import SAMPLES, make_text_pdf
+
+from docvlm.sources import discover, inspect_file, sniff
 
 
 def test_sniff_reads_bytes_not_extension(tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Inference engines: the runtimes (torch models, HTTP clients) that stages get from factories."""

@@ -1,0 +1,211 @@
+"""Reader ``cascade``: the embedded OCR reader first, a VLM only for what it could not do.
+
+A field goes to the VLM when the OCR reader left it missing, gave it a confidence below
+``options.min_confidence``, or gave a value its JSON-Schema subschema rejects (wrong type,
+pattern, enum, format). An array of objects goes when it has no items, or an item that is
+invalid, lacks a required field, or is below the confidence bar.
+
+The VLM is the ``openai`` reader when a base URL is set (``options.base_url``, else
+``OPENAI_BASE_URL`` when no ``options.model`` names a local model), else the ``transformers``
+reader for ``options.model``. It is created on first need, so a document the OCR reader reads
+completely costs no model load and no call.
+
+For a routed field the VLM's value replaces the OCR candidates; when the VLM gives none, the
+OCR candidates stay. Every value names its reader (``FieldValue.reader``), so per-reader fill
+counts aggregate from the values (:func:`reader_counts`); ``ReadResult.calls`` counts the VLM
+calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from docvlm.datamodel import FieldValue, ReaderOptions
+from docvlm.errors import ConfigError
+from docvlm.read.base import DocumentContent, Reader, ReadResult
+
+if TYPE_CHECKING:
+    from docvlm.extract.schema import SchemaSpec
+
+logger = logging.getLogger(__name__)
+
+
+def vlm_kind(options: ReaderOptions) -> str:
+    """``"openai"`` or ``"transformers"``: which VLM reader the options configure.
+
+    Raises:
+        ConfigError: Neither a base URL nor a model is configured.
+    """
+    if options.base_url:
+        return "openai"
+    if options.model:
+        return "transformers"
+    if os.environ.get("OPENAI_BASE_URL"):
+        return "openai"
+    raise ConfigError(
+        "reader 'cascade' needs a VLM: --model PATH_OR_ID (local transformers model) or "
+        "--base-url URL (OpenAI-compatible server); use --reader ocr for the embedded reader alone"
+    )
+
+
+def reader_counts(values: list[FieldValue]) -> dict[str, int]:
+    """Fields filled per reader: scalar paths, and array properties (once each)."""
+    filled: dict[str, set[str]] = {}
+    for v in values:
+        if v.value is None:
+            continue
+        key = v.path.split("/", 1)[0]
+        filled.setdefault(v.reader, set()).add(key)
+    return {reader: len(paths) for reader, paths in sorted(filled.items())}
+
+
+class CascadeReader(Reader):
+    """OCR first, then a VLM for the missing, low-confidence and invalid fields.
+
+    Attributes:
+        first_kind: The cheap reader run on everything.
+    """
+
+    name = "cascade"
+    first_kind = "ocr"
+
+    def __init__(self, options: ReaderOptions | None = None) -> None:
+        super().__init__(options)
+        self.first: Reader | None = None
+        self.vlm: Reader | None = None
+        self._vlm_kind = ""
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def initialize(self) -> None:
+        """Build the OCR reader; check the VLM configuration (the VLM loads on first need)."""
+        from docvlm.read import get_reader
+
+        self._vlm_kind = vlm_kind(self.options)
+        self.first = get_reader(self.options.model_copy(update={"kind": self.first_kind}))
+
+    def _vlm_reader(self) -> Reader:
+        if self.vlm is None:
+            from docvlm.read import get_reader
+
+            self.vlm = get_reader(self.options.model_copy(update={"kind": self._vlm_kind}))
+        return self.vlm
+
+    # -- routing
+
+    def _validator(self, schema: SchemaSpec, node: dict[str, Any], key: str) -> Any:
+        from jsonschema import Draft202012Validator, FormatChecker
+
+        cache_key = (schema.name, key)
+        validator = self._validators.get(cache_key)
+        if validator is None:
+            validator = Draft202012Validator(node, format_checker=FormatChecker())
+            self._validators[cache_key] = validator
+        return validator
+
+    @staticmethod
+    def _subschema(schema: SchemaSpec, path: str) -> dict[str, Any]:
+        node: dict[str, Any] = schema.schema
+        for key in path.split("."):
+            node = (node.get("properties") or {}).get(key) or {}
+        return node
+
+    def route(
+        self, schema: SchemaSpec, values: list[FieldValue], wanted: list[str] | None
+    ) -> dict[str, str]:
+        """Paths (scalar field or array property) for the VLM, with the reason for each."""
+        threshold = self.options.min_confidence
+        best: dict[str, FieldValue] = {}
+        for v in values:
+            if v.value is None:
+                continue
+            old = best.get(v.path)
+            if old is None or v.confidence > old.confidence:
+                best[v.path] = v
+        routed: dict[str, str] = {}
+        for f in schema.fields:
+            if wanted is not None and f.path not in wanted:
+                continue
+            cand = best.get(f.path)
+            if cand is None:
+                routed[f.path] = "missing"
+            elif cand.confidence < threshold:
+                routed[f.path] = f"confidence {cand.confidence:.2f} < {threshold}"
+            else:
+                node = self._subschema(schema, f.path)
+                if node.get("type") != "array" and not self._validator(
+                    schema, node, f.path
+                ).is_valid(cand.value):
+                    routed[f.path] = f"invalid value {cand.value!r}"
+        for arr in schema.arrays:
+            if wanted is not None and not any(
+                w == arr.path or w.startswith(arr.path + "/") for w in wanted
+            ):
+                continue
+            rows: dict[str, dict[str, FieldValue]] = {}
+            for path, v in best.items():
+                if path.startswith(arr.path + "/"):
+                    index, _, name = path[len(arr.path) + 1 :].partition("/")
+                    rows.setdefault(index, {})[name] = v
+            if not rows:
+                routed[arr.path] = "missing"
+                continue
+            items_node = self._subschema(schema, arr.path).get("items") or {}
+            validator = self._validator(schema, items_node, arr.path + "/*")
+            for row in rows.values():
+                record = {name: v.value for name, v in row.items()}
+                low = min(v.confidence for v in row.values())
+                if low < threshold:
+                    routed[arr.path] = f"item confidence {low:.2f} < {threshold}"
+                    break
+                if not validator.is_valid(record):
+                    routed[arr.path] = f"invalid item {record!r}"
+                    break
+        return routed
+
+    # -- reading
+
+    def read(
+        self,
+        doc: DocumentContent,
+        schema: SchemaSpec,
+        wanted: list[str] | None = None,
+        prior: list[FieldValue] | None = None,
+    ) -> ReadResult:
+        """OCR everything wanted, then ask the VLM for the routed fields only."""
+        self.ensure_ready()
+        first = self.first.read(doc, schema, wanted, prior)
+        routed = self.route(schema, first.values, wanted)
+        if not routed:
+            logger.debug("cascade: %s: OCR read every field", doc.doc_id[:12])
+            return first
+        logger.debug("cascade: %s: to the VLM: %s", doc.doc_id[:12], routed)
+        second = self._vlm_reader().read(doc, schema, wanted=sorted(routed), prior=first.values)
+
+        def root(path: str) -> str:
+            for arr in schema.arrays:
+                if path.startswith(arr.path + "/"):
+                    return arr.path
+            return path
+
+        answered = {root(v.path) for v in second.values if v.value is not None}
+        values = [v for v in first.values if root(v.path) not in answered]
+        values.extend(v for v in second.values if root(v.path) in routed)
+        result = ReadResult(
+            values=values,
+            errors=[*first.errors, *second.errors],
+            calls=first.calls + second.calls,
+        )
+        logger.info(
+            "cascade: %s: %d fields to %s, %d calls; filled %s",
+            doc.doc_id[:12],
+            len(routed),
+            self._vlm_kind,
+            second.calls,
+            reader_counts(values),
+        )
+        return result
+
+
+__all__ = ["CascadeReader", "reader_counts", "vlm_kind"]
