@@ -1,0 +1,165 @@
+"""``docvlm run``: kill -9 mid-run then run again, CLI exit codes, consolidated reading."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from docvlm.cli_ops import main
+from docvlm.runner import read_table
+
+pytest_plugins = ["flows.testing"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "schemas" / "invoice.schema.json"
+
+
+def make_pdf(path: Path, i: int, pages: int = 1) -> Path:
+    """A born-digital invoice with distinct content."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for k in range(pages):
+        page = doc.new_page(width=595, height=842)
+        page.insert_text((50, 80), f"INVOICE   Invoice No: INV-{i:05d}", fontsize=14)
+        page.insert_text((50, 120), f"Date: 2024-03-{i % 28 + 1:02d}", fontsize=12)
+        page.insert_text((50, 160), f"Total: {100 + i}.50 EUR   (page {k + 1})", fontsize=12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+def write_pipeline(base: Path, extra: str = "") -> Path:
+    (base / "pipelines").mkdir(parents=True, exist_ok=True)
+    path = base / "pipelines" / "kill.yaml"
+    path.write_text(
+        f"name: kill-test\nsource: in\nschema: {SCHEMA}\n"
+        "output: {dir: out, formats: [parquet]}\n" + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def _ledger_done(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    with sqlite3.connect(ledger, timeout=5) as db:
+        try:
+            return db.execute("SELECT count(*) FROM documents").fetchone()[0]
+        except sqlite3.OperationalError:  # tables not created yet
+            return 0
+
+
+def _cli(args: list[str], api_url: str) -> subprocess.Popen:
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "docvlm", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: SIGKILL takes every child too
+    )
+
+
+def test_kill_9_mid_run_then_rerun_loses_and_duplicates_nothing(
+    tmp_path: Path, prefect_harness: str
+) -> None:
+    n = 30
+    expected = {}
+    from docvlm.sources import inspect_file
+
+    for i in range(n):
+        p = make_pdf(tmp_path / "in" / f"doc_{i:02d}.pdf", i, pages=2)
+        expected[inspect_file(p).doc_id] = str(p)
+    yaml_path = write_pipeline(tmp_path, "run: {batch_size: 3}\n")
+    ledger = tmp_path / "out" / "_ledger.sqlite"
+
+    proc = _cli(["run", str(yaml_path)], prefect_harness)
+    deadline = time.monotonic() + 240
+    while _ledger_done(ledger) < 9 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, (
+        "the run ended before it could be killed:\n" + proc.stdout.read().decode()[-3000:]
+    )
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    done_at_kill = _ledger_done(ledger)
+    assert 0 < done_at_kill < n
+
+    # right after the crash the committed outputs are consistent: no duplicates, all vouched for
+    partial = read_table(tmp_path / "out", "invoice")
+    assert len(partial) == partial["doc_id"].nunique() == done_at_kill
+
+    proc = _cli(["run", str(yaml_path), "--json"], prefect_harness)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out.decode()[-3000:]
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["skipped"] == done_at_kill
+    assert summary["processed"] == n - done_at_kill
+
+    table = read_table(tmp_path / "out", "invoice")
+    assert sorted(table["doc_id"]) == sorted(expected)  # none lost, none duplicated
+    assert dict(zip(table["doc_id"], table["source"], strict=True)) == expected
+    assert set(table["status"]) <= {"success", "partial"}
+    for name in ("invoice__line_items", "provenance", "errors"):
+        df = read_table(tmp_path / "out", name)
+        if len(df):
+            assert not df.drop(columns=["run_date"]).astype(str).duplicated().any(), name
+            assert set(df["doc_id"]) <= set(expected)
+    print(
+        f"kill -9 after {done_at_kill}/{n} committed; rerun processed {summary['processed']}, "
+        f"final rows {len(table)} unique {table['doc_id'].nunique()}"
+    )
+    prov = read_table(tmp_path / "out", "provenance")
+    assert set(prov["doc_id"]) == set(expected)  # every document has its provenance rows once
+    # nothing the ledger does not name is left on disk
+    with sqlite3.connect(ledger) as db:
+        named = {f for (files,) in db.execute("SELECT files FROM parts") for f in json.loads(files)}
+    on_disk = {
+        str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").glob("*/run_date=*/*")
+    }
+    assert on_disk == named
+
+
+def test_cli_exit_codes_and_messages(tmp_path: Path, capsys) -> None:
+    make_pdf(tmp_path / "in" / "a.pdf", 1)
+    bad = write_pipeline(tmp_path, "run: {batch_size: 3, wrokers: 2}\n")
+    assert main(["run", str(bad), "--engine", "local"]) == 2
+    assert "unknown key 'run.wrokers'" in capsys.readouterr().err
+
+    good = write_pipeline(tmp_path, "detect: {enabled: false}\nrun: {retry_delay_s: 0}\n")
+    assert main(["run", str(good), "--engine", "local"]) == 0
+    assert "1 processed (1 ok, 0 parked)" in capsys.readouterr().out
+    assert main(["run", str(good), "--engine", "local", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 1
+
+    (tmp_path / "in" / "broken.pdf").write_bytes(b"%PDF-1.7\n garbage")
+    assert main(["run", str(good), "--engine", "local"]) == 1  # parked documents
+    assert "parked: " in capsys.readouterr().out
+    assert main(["run", str(good), "--engine", "local", "--workers", "2"]) == 2
+
+
+def test_read_table_before_any_output(tmp_path: Path) -> None:
+    assert read_table(tmp_path / "nothing", "invoice").empty
+
+
+def test_document_failed_survives_pickling_to_and_from_workers() -> None:
+    import pickle
+
+    from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem
+    from docvlm.runner import DocumentFailed
+
+    res = DocumentResult(
+        doc_id="d", source="s.pdf", schema_name="invoice", status=DocStatus.FAILURE,
+        errors=[ErrorItem(stage="render", error_type="MemoryError", message="out of memory")],
+    )  # fmt: skip
+    back = pickle.loads(pickle.dumps(DocumentFailed(res.model_dump_json())))
+    assert isinstance(back, DocumentFailed) and back.result == res
