@@ -24,7 +24,9 @@ def bad_folder(tmp_path_factory) -> Path:
     (d / "garbage.pdf").write_bytes(b"%PDF-1.7\n" + os.urandom(4000))
     locked = pymupdf.open()
     locked.new_page().insert_text((50, 50), "secret")
-    locked.save(d / "encrypted.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="u")
+    locked.save(
+        d / "encrypted.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="u"
+    )
     (d / "readme.pdf").write_text("just text, named like a PDF\n", encoding="utf-8")
     Image.new("RGB", (1, 1), "white").save(d / "tiny.png")
     Image.new("L", (20000, 20000), 255).save(d / "huge.png", compress_level=1)
@@ -83,7 +85,9 @@ def test_odd_but_valid_inputs_are_processed(bad_run) -> None:
     assert ok.status.value == "success" and ok.record["invoice_number"] == "TH-2019-0311"
 
 
-def test_cli_exit_status_nonzero_but_results_written(bad_folder: Path, tmp_path: Path, invoice_schema) -> None:
+def test_cli_exit_status_nonzero_but_results_written(
+    bad_folder: Path, tmp_path: Path, invoice_schema
+) -> None:
     inputs = [str(bad_folder / "empty.pdf"), str(bad_folder / "nested" / "ok.pdf")]
     proc = subprocess.run(
         [sys.executable, "-m", "docvlm", "extract", *inputs, "--schema", str(invoice_schema),

@@ -136,12 +136,12 @@ def test_detects_text_table_title_on_rendered_pdf(
     texts = [r for r in regions if r.label == "text"]
     for para in PARA_RECTS:
         assert any(_covered(_px(para), t.bbox) > 0.8 for t in texts), (para, regions)
-    assert any(
-        r.label == "table" and _covered(_px(TABLE_RECT), r.bbox) > 0.8 for r in regions
-    ), regions
-    assert any(
-        r.label == "title" and _covered(r.bbox, _px(TITLE_RECT)) > 0.8 for r in regions
-    ), regions
+    assert any(r.label == "table" and _covered(_px(TABLE_RECT), r.bbox) > 0.8 for r in regions), (
+        regions
+    )
+    assert any(r.label == "title" and _covered(r.bbox, _px(TITLE_RECT)) > 0.8 for r in regions), (
+        regions
+    )
     # Text regions must not swallow the table.
     assert all(_covered(_px(TABLE_RECT), t.bbox) < 0.2 for t in texts), regions
 
@@ -237,9 +237,7 @@ def test_odd_images_do_not_crash(detector: PicoDetOnnxDetector, shape: tuple[int
     ],
     ids=["empty", "float", "two-channels"],
 )
-def test_bad_images_raise_detect_error(
-    detector: PicoDetOnnxDetector, image: np.ndarray
-) -> None:
+def test_bad_images_raise_detect_error(detector: PicoDetOnnxDetector, image: np.ndarray) -> None:
     with pytest.raises(DetectError):
         detector.predict(image)
 

@@ -27,7 +27,11 @@ def run(tmp_path_factory, invoice_schema):
 def test_files_and_names(run) -> None:
     _, out, _ = run
     names = sorted(p.name for p in out.iterdir())
-    expected = {f"{t}.{ext}" for t in ("invoice", "invoice__line_items", "provenance", "errors") for ext in ("parquet", "csv")}
+    expected = {
+        f"{t}.{ext}"
+        for t in ("invoice", "invoice__line_items", "provenance", "errors")
+        for ext in ("parquet", "csv")
+    }
     assert set(names) == expected  # and no temporary files left behind
 
 
@@ -49,7 +53,14 @@ def test_record_table_columns_and_rows(run, invoice_schema) -> None:
 def test_child_table_for_line_items(run) -> None:
     result, out, inputs = run
     items = pd.read_parquet(out / "invoice__line_items.parquet")
-    assert list(items.columns) == ["doc_id", "item_index", "description", "quantity", "unit_price", "amount"]
+    assert list(items.columns) == [
+        "doc_id",
+        "item_index",
+        "description",
+        "quantity",
+        "unit_price",
+        "amount",
+    ]
     multi = result.results[1]
     mine = items[items["doc_id"] == multi.doc_id].sort_values("item_index")
     truth = json.loads((SAMPLES / "groundtruth" / "invoice" / "inv_en_multi_01.json").read_text())
@@ -60,7 +71,17 @@ def test_child_table_for_line_items(run) -> None:
 def test_provenance_traces_every_value(run) -> None:
     result, out, _ = run
     prov = pd.read_parquet(out / "provenance.parquet")
-    assert {"doc_id", "field", "value", "page", "bbox", "region_class", "reader", "confidence", "source_text"} <= set(prov.columns)
+    assert {
+        "doc_id",
+        "field",
+        "value",
+        "page",
+        "bbox",
+        "region_class",
+        "reader",
+        "confidence",
+        "source_text",
+    } <= set(prov.columns)
     records = pd.read_parquet(out / "invoice.parquet").set_index("doc_id")
     for r in result.results:
         if r.status.value == "failure":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from docvlm.datamodel import FieldValue, Line
+from docvlm.datamodel import FieldValue, Line, Word
 from docvlm.extract.context import DocContext, Row
 from docvlm.extract.labels import labels_for, match_label
 from docvlm.extract.normalize import fold, is_amount_text, parse_amount, parse_date
@@ -57,24 +57,80 @@ class Column:
         return (self.x0 + self.x1) / 2
 
 
-def _header(row: Row, specs: list[FieldSpec], phrases: dict[str, tuple[str, ...]]) -> list[Column] | None:
-    """Columns of ``row`` if it is a table header (at least two item fields named)."""
-    columns: list[Column] = []
+# Columns that are not item fields but share words with them ('Item code' is not 'Item').
+_OTHER_COLUMNS = ("item code", "item no", "item number", "item #", "art nr", "artikelnummer",
+                  "artikel nr", "sku", "code", "pos", "position", "no", "nr", "ref", "reference",
+                  "tax", "vat", "mwst", "tva", "ust", "tax code", "disc", "discount", "rabatt",
+                  "remise", "unit", "einh", "einheit", "unite")  # fmt: skip
+
+
+def _tokens(text: str) -> list[str]:
+    return fold(text).split()
+
+
+def _header(
+    row: Row, specs: list[FieldSpec], phrases: dict[str, tuple[str, ...]]
+) -> list[Column] | None:
+    """Columns of ``row`` if it is a table header (at least two item fields named).
+
+    The row is read word by word, so one segment may hold several column names
+    ('Pos. Beschreibung', 'Qty Unit Price'); at each word the longest matching name wins,
+    then the field's most canonical name.
+    """
+    words: list[tuple[int, Word]] = []
+    for n, ln in enumerate(row.lines):
+        for w in ln.words or [Word(text=ln.text, bbox=ln.bbox)]:
+            words.append((n, w))
+    toks = [_tokens(w.text) for _, w in words]
+    total = sum(len(t) for t in toks)
+    if not total:
+        return None
+    cells: list[tuple[FieldSpec | None, int, int]] = []  # field, first word, last word
     named: set[str] = set()
-    for ln in row.lines:
-        best: tuple[int, FieldSpec] | None = None
+    covered = 0
+    i = 0
+    while i < len(words):
+        flat = [t for ts in toks[i:] for t in ts]
+        best: tuple[int, int, FieldSpec | None] | None = None  # tokens, -rank, field
         for spec in specs:
             if spec.name in named:
                 continue
-            m = match_label(ln.text, phrases[spec.name])
-            if m and len(m[1]) <= 3 and (best is None or len(m[0]) > best[0]):
-                best = (len(m[0]), spec)
-        columns.append(Column(best[1] if best else None, ln.bbox[0], ln.bbox[2]))
-        if best:
-            named.add(best[1].name)
-    if len(named) < 2:
+            for rank, phrase in enumerate(phrases[spec.name]):
+                pt = phrase.split()
+                if pt and flat[: len(pt)] == pt and (best is None or (len(pt), -rank) > best[:2]):
+                    best = (len(pt), -rank, spec)
+        starts_segment = i == 0 or words[i - 1][0] != words[i][0]
+        for phrase in _OTHER_COLUMNS if starts_segment else ():
+            pt = phrase.split()
+            if flat[: len(pt)] == pt and (best is None or len(pt) > best[0]):
+                best = (len(pt), 0, None)
+        if best is None:
+            # an unnamed word: part of the cell before it when in the same segment
+            if cells and words[cells[-1][2]][0] == words[i][0]:
+                cells[-1] = (cells[-1][0], cells[-1][1], i)
+            else:
+                cells.append((None, i, i))
+            i += 1
+            continue
+        need, j = best[0], i
+        while need > 0 and j < len(words):
+            need -= len(toks[j])
+            j += 1
+        covered += best[0]
+        cells.append((best[2], i, j - 1))
+        if best[2] is not None:
+            named.add(best[2].name)
+        i = j
+    if len(named) < 2 or covered < 0.5 * total:
         return None
-    return columns
+    return [
+        Column(
+            field,
+            min(w.bbox[0] for _, w in words[a : b + 1]),
+            max(w.bbox[2] for _, w in words[a : b + 1]),
+        )
+        for field, a, b in cells
+    ]
 
 
 def _assign(line: Line, columns: list[Column]) -> Column:
@@ -87,11 +143,17 @@ def _assign(line: Line, columns: list[Column]) -> Column:
     return max(columns, key=score)
 
 
+_WITH_UNIT = re.compile(r"\s*(-?\d+(?:[.,]\d+)?)\s*[^\W\d_]{1,6}\.?\s*")
+
+
 def _value(spec: FieldSpec, text: str, ctx: DocContext):
     text = text.strip()
     if spec.is_number:
         if not is_amount_text(text):
-            return None
+            m = _WITH_UNIT.fullmatch(text)
+            if not m:
+                return None
+            text = m.group(1)  # '2 Stk.', '3.5 h', '10 pcs'
         v = parse_amount(text, ctx.decimal_comma)
         if v is not None and spec.type == "integer":
             return int(v) if float(v).is_integer() else None
@@ -101,7 +163,9 @@ def _value(spec: FieldSpec, text: str, ctx: DocContext):
     return text or None
 
 
-def read_array(arr: ArraySpec, ctx: DocContext, stop: tuple[str, ...], reader: str) -> list[FieldValue]:
+def read_array(
+    arr: ArraySpec, ctx: DocContext, stop: tuple[str, ...], reader: str
+) -> list[FieldValue]:
     """Candidates ``<array>/<i>/<field>`` for every row of the array's table in the document."""
     if arr.is_key_value:
         return read_pairs(arr, ctx, reader)
@@ -127,13 +191,17 @@ def read_array(arr: ArraySpec, ctx: DocContext, stop: tuple[str, ...], reader: s
             continue
         first = fold(row.lines[0].text)
         if any(first == p or first.startswith(p + " ") for p in stop_phrases) or any(
-            match_label(ln.text, stop_phrases) and len(fold(ln.text)) < 30 for ln in row.lines
+            match_label(ln.text, stop_phrases) and len(fold(ln.text)) < 30
+            for ln in row.lines
             if _assign(ln, columns).field is None or _assign(ln, columns).field in text_specs
         ):
             columns = None  # the table ended (totals follow)
             continue
         if last_row_bottom is not None and row.top - last_row_bottom > 4 * ctx.line_height:
-            if not any(_assign(ln, columns).field and _assign(ln, columns).field.is_number for ln in row.lines):
+            if not any(
+                _assign(ln, columns).field and _assign(ln, columns).field.is_number
+                for ln in row.lines
+            ):
                 continue
         cells: dict[str, list[Line]] = {}
         for ln in row.lines:
@@ -170,7 +238,9 @@ def read_array(arr: ArraySpec, ctx: DocContext, stop: tuple[str, ...], reader: s
     return out
 
 
-def _field_value(array: str, index: int, name: str, value, lines: list[Line], reader: str) -> FieldValue:
+def _field_value(
+    array: str, index: int, name: str, value, lines: list[Line], reader: str
+) -> FieldValue:
     return FieldValue(
         path=f"{array}/{index}/{name}",
         value=value,

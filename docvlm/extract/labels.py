@@ -51,6 +51,8 @@ CONCEPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("tax", "vat", "gst", "mwst", "tva", "sales tax", "ust"),
         ("tax", "tax amount", "total tax", "vat", "vat amount", "gst", "total gst", "sst",
          "sales tax", "service tax", "mwst", "mehrwertsteuer", "ust", "umsatzsteuer",
+         "zzgl ust", "zzgl mwst", "zzgl umsatzsteuer", "zuzuglich ust", "zuzuglich mwst",
+         "inkl mwst", "inkl ust", "enthaltene mwst", "plus vat", "plus tax", "add vat",
          "tva", "montant tva", "total tva", "iva"),
     ),
     "total": (
@@ -82,7 +84,8 @@ BLOCKED: dict[str, tuple[str, ...]] = {
             "vat reg", "gst id", "gst no", "gst reg", "ust id", "ust idnr", "tva intra",
             "n tva", "tax invoice", "steuernummer", "steuer nr", "gst summary", "excl tax",
             "incl tax", "inclusive gst", "incl gst", "tax rate"),
-    "subtotal": ("net weight", "netto gewicht"),
+    "subtotal": ("net weight", "netto gewicht", "net 7", "net 10", "net 14", "net 15", "net 21",
+                 "net 30", "net 45", "net 60", "net 90", "net 30 days", "net cash"),
 }  # fmt: skip
 
 ROLE_SELLER = ("seller", "vendor", "supplier", "merchant", "company", "store", "shop",
@@ -201,7 +204,20 @@ def match_label(text: str, phrases: tuple[str, ...]) -> tuple[str, str] | None:
                 best = phrase
     if best is None:
         return None
+    if _glued_value(text, best):
+        return None  # 'INV-2014-0042': an identifier that begins like a label
     return best, _strip_label(text, best)
+
+
+def _glued_value(text: str, phrase: str) -> bool:
+    """True when the label's last word runs into a value with '-' or '/' ('INV-2014')."""
+    n_tokens = len(phrase.split())
+    for i, m in enumerate(re.finditer(r"[^\W_]+|%", text)):
+        if i == n_tokens - 1:
+            return bool(re.match(r"[-/]\w", text[m.end() :])) and bool(
+                re.search(r"\d", text[m.end() :])
+            )
+    return False
 
 
 def _strip_label(text: str, phrase: str) -> str:

@@ -22,26 +22,35 @@ def _v_overlap(a: BBox, b: BBox) -> float:
 
 
 def group_rows(items: list, key=lambda x: x.bbox) -> list[list]:
-    """Group boxes into visual rows (sorted top to bottom, each row left to right)."""
+    """Group boxes into visual rows (sorted top to bottom, each row left to right).
+
+    Boxes are chained left to right: a box joins the row whose rightmost box ends before it
+    starts and overlaps it vertically by more than half, so a row follows a skewed scan's
+    slope instead of a fixed horizontal band.
+    """
     rows: list[list] = []
-    row_boxes: list[BBox] = []
-    for item in sorted(items, key=lambda it: ((key(it)[1] + key(it)[3]) / 2, key(it)[0])):
+    for item in sorted(items, key=lambda it: (key(it)[0], key(it)[1])):
         box = key(item)
-        if rows and _v_overlap(row_boxes[-1], box) > 0.5:
-            rows[-1].append(item)
-            rb = row_boxes[-1]
-            # the row's band follows its first item to avoid drifting down skewed scans
-            row_boxes[-1] = (min(rb[0], box[0]), rb[1], max(rb[2], box[2]), rb[3])
-        else:
+        best, best_overlap = None, 0.5
+        for row in rows:
+            last = key(row[-1])
+            if last[2] - 0.6 * (last[3] - last[1]) > box[0]:
+                continue  # the row already reaches past this box's start
+            overlap = _v_overlap(last, box)
+            if overlap > best_overlap:
+                best, best_overlap = row, overlap
+        if best is None:
             rows.append([item])
-            row_boxes.append(box)
-    return [sorted(r, key=lambda it: key(it)[0]) for r in rows]
+        else:
+            best.append(item)
+    rows.sort(key=lambda r: ((key(r[0])[1] + key(r[0])[3]) / 2, key(r[0])[0]))
+    return rows
 
 
 def build_lines(words: list[Word], page: int, gap_factor: float = 1.0) -> list[Line]:
     """Segments of words: same row, and no gap wider than ``gap_factor`` × text height.
 
-    OCR engines already return segments; PDF text layers return single words.
+    PDF text layers and the OCR engine both return single words with their boxes.
     """
     if not words:
         return []
@@ -81,7 +90,9 @@ def assign_regions(lines: list[Line], regions: list[Region]) -> None:
         area = max((lx1 - lx0) * (ly1 - ly0), 1e-6)
         for i, r in enumerate(regions):
             rx0, ry0, rx1, ry1 = r.bbox
-            inter = max(0.0, min(lx1, rx1) - max(lx0, rx0)) * max(0.0, min(ly1, ry1) - max(ly0, ry0))
+            inter = max(0.0, min(lx1, rx1) - max(lx0, rx0)) * max(
+                0.0, min(ly1, ry1) - max(ly0, ry0)
+            )
             if inter > best_area:
                 best, best_area = i, inter
         if best >= 0 and best_area / area >= 0.5:

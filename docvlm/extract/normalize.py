@@ -29,8 +29,11 @@ _MONTHS = {
 }  # fmt: skip
 _MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
 
+# d/m/y, m/d/y or y-m-d with one separator; the year may run into a time printed without a
+# space ("29/12/201711:41"), and a fourth group means a phone number, not a date.
 _NUMERIC_DATE = re.compile(
-    r"(?<![\d.])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?(\d{2,4})(?![\d])"
+    r"(?<![\d.])(?<!\d[/\-])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?"
+    r"(\d{4}(?=[012]?\d[:h.][0-5]\d)|\d{2}(?=[012]\d[:h][0-5]\d)|\d{2,4}(?!\d))(?![./\-]\d)"
 )
 _COMPACT_ISO = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 _DAY_MONTH_YEAR = re.compile(
@@ -68,8 +71,12 @@ def find_dates(text: str, dayfirst: bool = True) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     for m in _NUMERIC_DATE.finditer(text):
         a, sep, b, c = m.group(1), m.group(2), m.group(3), m.group(4)
+        if text[m.end(1) : m.start(3)] != text[m.end(3) : m.start(4)]:
+            continue  # "01-3 - 70": separators spaced differently, not one date
         if len(a) == 4:  # yyyy-mm-dd
             d = _make(int(a), int(b), int(c)) if len(c) <= 2 else None
+            if d is None and len(c) == 4 and re.match(r"[:h]\d{2}", text[m.end() :]):
+                d = _make(int(a), int(b), int(c[:2]))  # yyyy-mm-ddhh:mm
         else:
             if len(c) == 3:
                 continue
@@ -147,6 +154,10 @@ def find_currency(text: str) -> str | None:
 _AMOUNT_RE = re.compile(
     r"(?<![\w.,])[-−(]?\s?(?:\d{1,3}(?:[ \u00a0\u202f'.,]\d{3})+|\d+)(?:[.,]\d{1,3})?\)?-?(?![\w])"
 )
+_CODES = r"US\$|S\$|A\$|C\$|HK\$|RM|EUR|USD|GBP|SGD|MYR|CHF|Fr\.|[€£$¥₹]"
+_GLUED_CURRENCY = re.compile(
+    rf"(?<![A-Za-z])(?:{_CODES})\s*(?=-?\d)|(?<=\d)\s*(?:{_CODES})(?![A-Za-z])"
+)
 _NOISE = re.compile(r"(US\$|S\$|A\$|C\$|HK\$|RM|EUR|USD|GBP|SGD|MYR|CHF|Fr\.|[€£$¥₹*:#=]|\s)", re.I)
 
 
@@ -159,7 +170,13 @@ def parse_amount(text: str, decimal_comma: bool | None = None) -> float | None:
     if not text:
         return None
     s = text.strip()
-    s = s.replace("−", "-").replace("O", "0") if re.fullmatch(r"[\dO.,\s]+", s) else s.replace("−", "-")
+    s = (
+        s.replace("−", "-").replace("O", "0")
+        if re.fullmatch(r"[\dO.,\s]+", s)
+        else s.replace("−", "-")
+    )
+    s = _GLUED_CURRENCY.sub("", s)  # 'RM8.60', '-RM 0.01', '12.50EUR'
+    s = re.sub(r"^(\d+)-(\d{2})$", r"\1.\2", s)  # '22-60': a decimal point read as a dash
     m = _AMOUNT_RE.search(s)
     if not m:
         return None
@@ -199,7 +216,9 @@ def is_amount_text(text: str) -> bool:
     if not stripped:
         return False
     digits = sum(ch.isdigit() for ch in stripped)
-    return digits >= 1 and digits >= 0.6 * len(stripped.replace(",", "").replace(".", "").replace("-", ""))
+    return digits >= 1 and digits >= 0.6 * len(
+        stripped.replace(",", "").replace(".", "").replace("-", "")
+    )
 
 
 def fold(text: str) -> str:

@@ -14,6 +14,7 @@ import re
 
 from docvlm.datamodel import FieldValue, Line
 from docvlm.extract.context import DocContext
+from docvlm.extract.items import read_array
 from docvlm.extract.labels import FieldLabels, labels_for, match_label
 from docvlm.extract.normalize import (
     find_currency,
@@ -25,12 +26,22 @@ from docvlm.extract.normalize import (
 )
 from docvlm.extract.parties import read_party
 from docvlm.extract.schema import FieldSpec, SchemaSpec
-from docvlm.extract.items import read_array
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 
 logger = logging.getLogger(__name__)
 
 _WEIGHT_SAME, _WEIGHT_RIGHT, _WEIGHT_BELOW = 1.0, 0.92, 0.8
+
+
+_LEADING_NOISE = re.compile(
+    r"^\s*(?:\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?|\d{1,3}(?=\s+[^\W\d_]{2}))\s*"
+)
+
+
+def label_text(text: str) -> str:
+    """A line's text for label matching: without a leading time or item count that receipt
+    printers put before a label ('19:32:35 Total:', '2 TOTAL')."""
+    return _LEADING_NOISE.sub("", text, count=1) or text
 
 
 def coerce(spec: FieldSpec, text: str, ctx: DocContext, concept: str | None = None):
@@ -41,8 +52,12 @@ def coerce(spec: FieldSpec, text: str, ctx: DocContext, concept: str | None = No
     if spec.is_date:
         return parse_date(text, ctx.dayfirst)
     if spec.is_number:
+        if re.search(r"(?<!\d)\d{1,2}:\d{2}(?!\d)", text):
+            return None  # a time of day
         if not is_amount_text(text) or "%" in text:
-            return None
+            text = _trailing_amount(text) or ""
+            if not text:
+                return None
         value = parse_amount(text, ctx.decimal_comma)
         if value is None:
             return None
@@ -79,6 +94,17 @@ def coerce(spec: FieldSpec, text: str, ctx: DocContext, concept: str | None = No
     return None
 
 
+_TRAILING_AMOUNT = re.compile(
+    r"(?:^|[^\d.,])((?:[A-Z]{2,3}\s?|[$€£¥]\s?)?-?\(?\d{1,3}(?:[.,' \u00a0]\d{3})*[.,]\d{2}\)?\s*(?:[A-Z]{3}|[$€£¥])?)(?!\s*%)\W*$"
+)
+
+
+def _trailing_amount(text: str) -> str | None:
+    """The money amount that ends a text ('(Inclusive GST)RM 141.50' → 'RM 141.50')."""
+    m = _TRAILING_AMOUNT.search(text)
+    return m.group(1) if m else None
+
+
 class OcrReader(Reader):
     """Layout- and label-driven extraction from text-layer or OCR lines."""
 
@@ -102,9 +128,12 @@ class OcrReader(Reader):
             fl = labels[spec.path]
             if fl.role and fl.part:
                 result.values.extend(read_party(spec, fl, ctx, all_phrases, self.name))
+                result.values.extend(self._party_labelled(spec, ctx, all_phrases))
                 continue
-            result.values.extend(self._labelled(spec, fl, ctx, owners))
-            result.values.extend(self._fallback(spec, fl, ctx))
+            found = self._labelled(spec, fl, ctx, owners) + self._fallback(spec, fl, ctx)
+            if fl.concept == "total":
+                found = self._check_totals(spec, found, ctx)
+            result.values.extend(found)
         stop = tuple(
             p
             for fl in labels.values()
@@ -123,14 +152,16 @@ class OcrReader(Reader):
         owners: dict[int, set[str]] = {}
         for line in ctx.lines:
             best_len, best = 0, set()
-            folded = fold(line.text)
+            text = label_text(line.text)
+            folded = fold(text)
             for path, fl in labels.items():
-                m = match_label(line.text, fl.phrases)
+                m = match_label(text, fl.phrases)
                 if not m:
                     continue
                 if any(folded == b or folded.startswith(b + " ") for b in fl.blocked):
                     blocked = max(
-                        (b for b in fl.blocked if folded == b or folded.startswith(b + " ")), key=len
+                        (b for b in fl.blocked if folded == b or folded.startswith(b + " ")),
+                        key=len,
                     )
                     if len(blocked) >= len(m[0]):
                         continue
@@ -150,7 +181,7 @@ class OcrReader(Reader):
         for line in ctx.lines:
             if spec.path not in owners.get(id(line), ()):
                 continue
-            phrase, rest = match_label(line.text, fl.phrases) or ("", "")
+            phrase, rest = match_label(label_text(line.text), fl.phrases) or ("", "")
             quality = 0.95 if (fl.concept or phrase in (fold(spec.title or ""),)) else 0.85
             options: list[tuple[str, Line, float]] = []
             if rest:
@@ -160,9 +191,11 @@ class OcrReader(Reader):
                     break  # the next label on the row: this one has no value beside it
                 options.append((right.text, right, _WEIGHT_RIGHT - 0.04 * k))
             if not rest:
+                # under a label that shares its row with other columns: a table column's cell
+                below_weight = _WEIGHT_BELOW * (0.85 if len(ctx.row(line).lines) > 1 else 1.0)
                 for below in ctx.below(line, max_rows=1):
                     if id(below) not in owners:
-                        options.append((below.text, below, _WEIGHT_BELOW))
+                        options.append((below.text, below, below_weight))
             for text, src, weight in options:
                 value = coerce(spec, text, ctx, fl.concept)
                 if value is None:
@@ -176,11 +209,57 @@ class OcrReader(Reader):
                         bbox=src.bbox,
                         region_class=src.region_class,
                         reader=self.name,
-                        confidence=round(quality * weight * src.conf * _rank_bonus(fl, phrase, line, ctx), 4),
+                        confidence=round(
+                            quality * weight * src.conf * _rank_bonus(fl, phrase, line, ctx), 4
+                        ),
                     )
                 )
                 break  # nearest fitting value for this label
         return out
+
+    def _party_labelled(
+        self, spec: FieldSpec, ctx: DocContext, all_phrases: tuple[str, ...]
+    ) -> list[FieldValue]:
+        """A party field printed under the schema's own label ('Insured: Jane Doe').
+
+        Only the field's own wording counts (its title, its path in words, vendor labels), and
+        only as a label proper: alone on its line or followed by a colon."""
+        own = [fold(x) for x in spec.labels]
+        if spec.title:
+            own.append(fold(spec.title))
+        own.append(fold(spec.path.replace(".", " ").replace("_", " ")))
+        phrases = tuple(p for p in dict.fromkeys(own) if p)
+        out: list[FieldValue] = []
+        for line in ctx.lines:
+            m = match_label(line.text, phrases)
+            if not m:
+                continue
+            phrase, rest = m
+            head = line.text.split(":", 1)
+            if rest and (len(head) < 2 or fold(head[0]) != phrase):
+                continue
+            options = [(rest, line)] if rest else []
+            options += [(r.text, r) for r in ctx.right_of(line)[:1]]
+            if not rest:
+                options += [(b.text, b) for b in ctx.below(line, max_rows=1)[:1]]
+            for text, src in options:
+                text = text.strip(" :|")
+                if sum(ch.isalpha() for ch in text) < 2 or match_label(text, all_phrases):
+                    continue
+                out.append(
+                    FieldValue(
+                        path=spec.path,
+                        value=text,
+                        raw=f"{line.text} → {text}" if src is not line else line.text,
+                        page=src.page,
+                        bbox=src.bbox,
+                        region_class=src.region_class,
+                        reader=self.name,
+                        confidence=round(0.9 * src.conf, 4),
+                    )
+                )
+                break
+        return out[:1]
 
     def _fallback(self, spec: FieldSpec, fl: FieldLabels, ctx: DocContext) -> list[FieldValue]:
         """Values found without a label: a document's first date, its currency, its title."""
@@ -193,7 +272,9 @@ class OcrReader(Reader):
                     break
         elif fl.concept == "currency" or (spec.pattern or "").strip() == "^[A-Z]{3}$":
             if ctx.currency:
-                line = next((ln for ln in ctx.lines if find_currency(ln.text) == ctx.currency), None)
+                line = next(
+                    (ln for ln in ctx.lines if find_currency(ln.text) == ctx.currency), None
+                )
                 if line is not None:
                     out.append(self._value(spec, ctx.currency, line, 0.7))
         elif spec.type == "string" and fold(spec.name) in ("title", "heading", "form title"):
@@ -212,6 +293,76 @@ class OcrReader(Reader):
                             best = (v, cand)
             if best:
                 out.append(self._value(spec, best[0], best[1], 0.4))
+        return out
+
+    def _check_totals(
+        self, spec: FieldSpec, found: list[FieldValue], ctx: DocContext
+    ) -> list[FieldValue]:
+        """Re-rank total candidates: the amount tendered minus the change given confirms a
+        total; rows of a tax breakdown, column headers and amounts before tax rank low."""
+        paid = _payments(ctx, _PAID)
+        change = _payments(ctx, _CHANGE)[:1]
+        expected: list[tuple[float, Line]] = []
+        if change and paid:
+            expected = [
+                (round(p - change[0][0], 2), line) for p, line in paid if 0 <= change[0][0] < p
+            ]
+        rounding = [r for r, _ in _payments(ctx, _ROUNDING) if r != 0]
+        summary_top = _summary_top(ctx)
+        decimals = ctx.decimal_comma is not None
+        values = [fv.value for fv in found if isinstance(fv.value, (int, float))]
+        known = [p for p, _ in paid] + [e for e, _ in expected]
+        out: list[FieldValue] = []
+        for fv in found:
+            if not isinstance(fv.value, (int, float)):
+                out.append(fv)
+                continue
+            if fv.value < 0 or any(k > 0 and abs(fv.value - 100 * k) < 0.005 for k in known):
+                continue  # negative, or a paid amount read without its decimal point
+            factor = 1.0
+            label_text = fv.raw.split(" → ")[0]
+            if _BEFORE_TAX.search(label_text):
+                continue  # 'Total Sales (Excluding GST)': the net amount
+            if _STRONG_WORDS.search(label_text):
+                factor *= 1.05
+            elif _WEAK_TOTAL.match(label_text):
+                factor *= 0.85  # 'Amount' alone is mostly a column header
+            elif "%" in label_text:
+                factor *= 0.85  # 'Total 6% supplies': one line of a tax breakdown
+            if any(abs(u + r - fv.value) < 0.005 for u in values for r in rounding):
+                factor *= 1.15  # the total after the rounding adjustment printed above it
+            top = summary_top.get(fv.page or 0)
+            if top is not None and fv.bbox is not None and fv.bbox[3] > top:
+                factor *= 0.75  # a row of the tax breakdown printed after the total
+            if any(abs(fv.value - e) < 0.005 for e, _ in expected):
+                factor *= 1.3
+            elif not change and any(abs(fv.value - p) < 0.005 for p, _ in paid):
+                factor *= 1.1
+            if fv.value == 0 and any(v > 0 for v in values):
+                factor *= 0.5  # 'Balance due 0.00' after a payment: not the invoice's total
+            if sum(abs(v - fv.value) < 0.005 for v in values) > 1:
+                factor *= 1.05  # printed twice (total incl. tax, total after rounding)
+            if decimals and not re.search(r"\d[.,]\d{2}(?!\d)", fv.raw.split(" → ")[-1]):
+                factor *= 0.8  # '600' among amounts printed with cents: a dropped decimal point
+            out.append(fv.model_copy(update={"confidence": round(fv.confidence * factor, 4)}))
+        if expected:
+            value, line = max(expected)
+            conf = 0.45
+            best = max(
+                (fv for fv in out if isinstance(fv.value, (int, float))),
+                key=lambda f: f.confidence,
+                default=None,
+            )
+            if (
+                best is not None
+                and abs(best.value - value) > 0.005
+                and abs(best.value - value) <= 0.05 + 1e-9
+            ):
+                # tendered − change differs from the printed total by a rounding step
+                conf = best.confidence / max(line.conf, 1e-6) + 0.01
+            out.append(self._value(spec, value, line, conf))
+        elif paid and not any(isinstance(fv.value, (int, float)) for fv in out):
+            out.append(self._value(spec, paid[0][0], paid[0][1], 0.35))
         return out
 
     def _value(self, spec: FieldSpec, value, line: Line, conf: float) -> FieldValue:
@@ -236,6 +387,63 @@ _STRONG_TOTAL = tuple(
         "total incl", "total inclusive",
     )
 )  # fmt: skip
+
+
+_PAID = re.compile(
+    r"(?i)(?<![a-z])(cash|tunai|tendered|tender|amount paid|paid amount|paid|payment|credit card|"
+    r"credit|debit|card|visa|master\s?card|amex|bezahlt|gegeben|especes|espèces|carte bancaire|"
+    r"efectivo)(?![a-z])"
+)
+_CHANGE = re.compile(
+    r"(?i)(?<![a-z])(change|change due|change amt|r[uü]ckgeld|wechselgeld|rendu|monnaie rendue|"
+    r"[aà] rendre|cambio|baki)(?![a-z])"
+)
+_BEFORE_TAX = re.compile(
+    r"(?i)(?<![a-z])(excl|exclusive|excluding|excluded|exc|before tax|pre-?tax|ohne|hors tax\w*|ht|"
+    r"netto|w/o)(?![a-z])"
+)
+_STRONG_WORDS = re.compile(
+    r"(?i)(?<![a-z])(grand|incl|inkl|inclusive|including|ttc|rounded|rounding|after adj\w*|nett|"
+    r"payable|due|zu zahlen|a payer|gesamtbetrag|rechnungsbetrag|endbetrag|brutto)(?![a-z])"
+)
+_ROUNDING = re.compile(
+    r"(?i)(?<![a-z])(round\w*|rundung\w*|arrondi\w*|redondeo|pembundaran)(?![a-z])"
+)
+_WEAK_TOTAL = re.compile(r"(?i)^\W*(amount|amt|net total|summe|betrag|montant)\W*(\(\w+\))?\W*$")
+_SUMMARY = re.compile(
+    r"(?i)^\W*((gst|tax|vat|sst|mwst|ust|tva)\s*(summary|analysis|breakdown|code)|summary|"
+    r"tax\s*rate|mwst\s*satz|taux)\b"
+)
+
+
+def _payments(ctx: DocContext, pattern: re.Pattern[str]) -> list[tuple[float, Line]]:
+    """Amounts on lines that name a payment ('CASH 50.00', 'Tendered 9.00') or the change."""
+    out: list[tuple[float, Line]] = []
+    for line in ctx.lines:
+        m = pattern.search(line.text)
+        if not m or (
+            pattern is _PAID and (_CHANGE.search(line.text) or _ROUNDING.search(line.text))
+        ):
+            continue
+        if len(line.text) > 40:
+            continue
+        rest = line.text[m.end() :]
+        for text, src in [(rest, line)] + [(r.text, r) for r in ctx.right_of(line)[:2]]:
+            amount = _trailing_amount(text.strip(" :.|"))
+            value = parse_amount(amount, ctx.decimal_comma) if amount is not None else None
+            if value is not None:
+                out.append((value if pattern is _ROUNDING else abs(value), src))
+                break
+    return out
+
+
+def _summary_top(ctx: DocContext) -> dict[int, float]:
+    """Per page, where a tax breakdown table ('GST Summary', 'Tax Code') starts."""
+    tops: dict[int, float] = {}
+    for line in ctx.lines:
+        if _SUMMARY.search(line.text) and line.page not in tops:
+            tops[line.page] = line.bbox[1]
+    return tops
 
 
 def _rank_bonus(fl: FieldLabels, phrase: str, line: Line, ctx: DocContext) -> float:

@@ -1,0 +1,141 @@
+"""Typed normalisation: dates to ISO 8601, amounts under both separator conventions,
+currency symbols to ISO codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from docvlm.extract.normalize import (
+    compact,
+    find_currency,
+    find_dates,
+    fold,
+    parse_amount,
+    parse_date,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("15/01/2019", "2019-01-15"),
+        ("03 JUN 18", "2018-06-03"),
+        ("03 MAR 18", "2018-03-03"),
+        ("20.03.2023", "2023-03-20"),
+        ("3. März 2024", "2024-03-03"),
+        ("17. März 2024", "2024-03-17"),
+        ("August 3, 2014", "2014-08-03"),
+        ("September 2, 2014", "2014-09-02"),
+        ("5 janvier 2023", "2023-01-05"),
+        ("4 février 2023", "2023-02-04"),
+        ("12 Feb 2024", "2024-02-12"),
+        ("2023-03-20", "2023-03-20"),
+        ("20230320", "2023-03-20"),
+        ("Date: 07/14/2022", "2022-07-14"),  # the 14 settles month-first
+        ("Datum: 01.02.2023", "2023-02-01"),
+        ("Le 30/03/2018 a 12:36", "2018-03-30"),
+    ],
+)
+def test_dates_to_iso(text: str, iso: str) -> None:
+    assert parse_date(text) == iso
+
+
+def test_ambiguous_us_dates_follow_the_document_convention() -> None:
+    assert parse_date("03/04/2019", dayfirst=True) == "2019-04-03"
+    assert parse_date("03/04/2019", dayfirst=False) == "2019-03-04"
+    # a part above 12 settles it whatever the convention
+    assert parse_date("13/04/2019", dayfirst=False) == "2019-04-13"
+    assert parse_date("04/13/2019", dayfirst=True) == "2019-04-13"
+    # dotted dates are day-first everywhere
+    assert parse_date("03.04.19", dayfirst=False) == "2019-04-03"
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("29/12/201711:41", "2017-12-29"),  # receipt printers glue the time to the year
+        ("Date :16-03-201812:07:10", "2018-03-16"),
+        ("[Sales]2018-01-0522:55:25", "2018-01-05"),
+        ("09/05/20181:12:43 PM", "2018-05-09"),
+    ],
+)
+def test_dates_glued_to_a_time(text: str, iso: str) -> None:
+    assert parse_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    "text", ["Tel.:05.22.95.66.66", "03-6258 7191", "HA06HD01-3 - 70", "Invoice 31/81/2012"]
+)
+def test_phone_numbers_and_codes_are_not_dates(text: str) -> None:
+    assert find_dates(text) == []
+
+
+def test_no_date() -> None:
+    assert parse_date("") is None
+    assert parse_date("Total 12.50") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1.234,56", 1234.56),
+        ("1,234.56", 1234.56),
+        ("1 234,56", 1234.56),
+        ("2 442,72 €", 2442.72),
+        ("1.390,99 €", 1390.99),
+        ("$1,663.49", 1663.49),
+        ("€4,893.31", 4893.31),
+        ("£3,761.88", 3761.88),
+        ("S$35.55", 35.55),
+        ("RM8.60", 8.6),  # currency glued to the number
+        ("TOTAL RM 12.00", 12.0),
+        ("26,30 €", 26.3),
+        ("12.50EUR", 12.5),
+        ("-RM 0.01", -0.01),
+        ("(0.02)", -0.02),
+        ("22-60", 22.6),  # a decimal point read as a dash
+        ("42", 42.0),
+    ],
+)
+def test_amounts(text: str, value: float) -> None:
+    assert parse_amount(text) == pytest.approx(value)
+
+
+def test_amount_thousands_ambiguity_follows_the_document() -> None:
+    assert parse_amount("1,234") == 1234.0
+    assert parse_amount("1,234", decimal_comma=True) == pytest.approx(1.234)
+    assert parse_amount("1.234", decimal_comma=True) == 1234.0
+    assert parse_amount("3,5", decimal_comma=True) == pytest.approx(3.5)
+
+
+def test_no_amount() -> None:
+    assert parse_amount("") is None
+    assert parse_amount("no number here") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("1.390,99 €", "EUR"),
+        ("$1,663.49", "USD"),
+        ("£3,761.88", "GBP"),
+        ("Total incl. GST S$35.55", "SGD"),
+        ("TOTAL RM 49.50", "MYR"),
+        ("Total (USD)", "USD"),
+        ("¥1200", "JPY"),
+        ("CHF 12.00", "CHF"),
+    ],
+)
+def test_currency_symbols_to_codes(text: str, code: str) -> None:
+    assert find_currency(text) == code
+
+
+def test_no_currency() -> None:
+    assert find_currency("FORMULA 12") is None
+    assert find_currency("") is None
+
+
+def test_fold_and_compact() -> None:
+    assert fold("Fällig am:") == "fallig am"
+    assert fold("N° de facture") == "n de facture"
+    assert compact("KOPI & KAYA House, Pte. Ltd.") == "kopikayahousepteltd"
