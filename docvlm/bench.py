@@ -60,13 +60,13 @@ def _scenario(kind: str, inputs: list[str], schema: str) -> dict:
     engines.detector()
     engines.ocr()
     engines.get_reader()
-    totals = dict.fromkeys(STAGES, 0.0)
+    totals = dict.fromkeys((*STAGES, "ocr_pages"), 0.0)
     pages = 0
     started = time.perf_counter()
     for src in discover(inputs):
         res = process_document(src, spec, options, engines=engines)
         pages += res.pages
-        for k in STAGES:
+        for k in totals:
             totals[k] += res.stats.get(k, 0.0)
     wall = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -108,12 +108,15 @@ def run_benchmark(args) -> int:
     print(header)
     for name, runs in rows:
         pages = runs[0]["pages"]
-        def med(key):
+        def med(key: str, runs: list[dict] = runs) -> float:
             return statistics.median(r[key] for r in runs)
         per_stage = []
         for s in STAGES:
             t = med(s)
-            per_stage.append(f"{(pages / t if t > 0.001 else float('inf')):>11.1f}")
+            if s == "ocr_s" and med("ocr_pages") == 0:
+                per_stage.append(f"{'-':>11}")  # text layer everywhere: nothing to OCR
+            else:
+                per_stage.append(f"{(pages / t if t > 0.001 else float('inf')):>11.1f}")
         print(
             f"{name:36} {pages:>5} {pages / med('wall_s'):>8.2f} " + " ".join(per_stage)
             + f" {max(r['peak_rss_mb'] for r in runs):>12.0f}"

@@ -167,7 +167,7 @@ class _BatchingSession:
         ((name, x),) = feed.items()
         self.batch_sizes.append(len(x))
         per_image = [self.session.run(names, {name: x[i : i + 1]}) for i in range(len(x))]
-        return [np.concatenate(parts) for parts in zip(*per_image)]
+        return [np.concatenate(parts) for parts in zip(*per_image, strict=True)]
 
 
 @needs_model

@@ -288,7 +288,7 @@ class PicoDetOnnxDetector(LayoutDetector):
             any(s[2] != num_classes for s in score_shapes)
             or any(s[2] != box_dim for s in box_shapes)
             or box_dim % 4
-            or any(s[1] != b[1] for s, b in zip(score_shapes, box_shapes))
+            or any(s[1] != b[1] for s, b in zip(score_shapes, box_shapes, strict=True))
         ):
             raise DetectError(
                 f"unsupported layout model {path}: outputs are not per-level "
@@ -324,7 +324,7 @@ class PicoDetOnnxDetector(LayoutDetector):
             reg_max=box_dim // 4 - 1,
             centers=np.concatenate(centers),
             anchor_strides=np.concatenate(
-                [np.full(len(c), s, dtype=np.float32) for c, s in zip(centers, strides)]
+                [np.full(len(c), s, dtype=np.float32) for c, s in zip(centers, strides, strict=True)]
             ),
         )
 
@@ -393,7 +393,10 @@ class PicoDetOnnxDetector(LayoutDetector):
                 score=float(s),
             )
             for (x0, y0, x1, y1), s, c in zip(
-                boxes[valid].tolist(), cand_scores[valid].tolist(), class_idx[valid].tolist()
+                boxes[valid].tolist(),
+                cand_scores[valid].tolist(),
+                class_idx[valid].tolist(),
+                strict=True,
             )
         ]
 

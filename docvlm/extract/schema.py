@@ -153,8 +153,6 @@ def _walk(node: dict[str, Any], prefix: str, spec: SchemaSpec, required: set[str
 
 def load_schema(path: str | Path) -> SchemaSpec:
     """Load and check a JSON Schema file (Draft 2020-12) and flatten its fields."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError as JsError
 
     p = Path(path)
     try:
