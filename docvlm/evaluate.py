@@ -8,21 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docvlm.extract.normalize import compact, parse_amount, parse_date
+from docvlm.extract.normalize import compact, levenshtein, parse_amount, parse_date
 from docvlm.extract.schema import FieldSpec, SchemaSpec
-
-
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def anls(pred: str, truth: str, threshold: float = 0.5) -> float:

@@ -6,7 +6,7 @@ import re
 import statistics
 from dataclasses import dataclass, field
 
-from docvlm.datamodel import Line, Page
+from docvlm.datamodel import FieldValue, Line, Page
 from docvlm.extract.layout import group_rows
 from docvlm.extract.normalize import find_currency
 
@@ -99,3 +99,25 @@ class DocContext:
 
 def _h_overlap(a: Line, b: Line) -> float:
     return min(a.bbox[2], b.bbox[2]) - max(a.bbox[0], b.bbox[0])
+
+
+def value_from_lines(
+    path: str, value: object, lines: list[Line], reader: str, conf: float, sep: str = " "
+) -> FieldValue:
+    """A FieldValue whose provenance is ``lines``: their union box, the first line's page and
+    region, the weakest line's OCR confidence scaled by ``conf``."""
+    return FieldValue(
+        path=path,
+        value=value,
+        raw=sep.join(ln.text for ln in lines),
+        page=lines[0].page,
+        bbox=(
+            min(ln.bbox[0] for ln in lines),
+            min(ln.bbox[1] for ln in lines),
+            max(ln.bbox[2] for ln in lines),
+            max(ln.bbox[3] for ln in lines),
+        ),
+        region_class=lines[0].region_class,
+        reader=reader,
+        confidence=round(conf * min(ln.conf for ln in lines), 4),
+    )

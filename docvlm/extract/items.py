@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from docvlm.datamodel import FieldValue, Line, Word
-from docvlm.extract.context import DocContext, Row
+from docvlm.extract.context import DocContext, Row, value_from_lines
 from docvlm.extract.labels import labels_for, match_label
 from docvlm.extract.normalize import fold, is_amount_text, parse_amount, parse_date
 from docvlm.extract.schema import ArraySpec, FieldSpec
@@ -241,21 +241,7 @@ def read_array(
 def _field_value(
     array: str, index: int, name: str, value, lines: list[Line], reader: str
 ) -> FieldValue:
-    return FieldValue(
-        path=f"{array}/{index}/{name}",
-        value=value,
-        raw=" ".join(ln.text for ln in lines),
-        page=lines[0].page,
-        bbox=(
-            min(ln.bbox[0] for ln in lines),
-            min(ln.bbox[1] for ln in lines),
-            max(ln.bbox[2] for ln in lines),
-            max(ln.bbox[3] for ln in lines),
-        ),
-        region_class=lines[0].region_class,
-        reader=reader,
-        confidence=round(0.85 * min(ln.conf for ln in lines), 4),
-    )
+    return value_from_lines(f"{array}/{index}/{name}", value, lines, reader, 0.85)
 
 
 _KEY = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$")

@@ -232,3 +232,16 @@ def fold(text: str) -> str:
 def compact(text: str) -> str:
     """Text for exact comparison: case, whitespace and punctuation removed."""
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", str(text)).lower())
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

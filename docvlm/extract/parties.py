@@ -17,9 +17,9 @@ import logging
 import re
 
 from docvlm.datamodel import FieldValue, Line
-from docvlm.extract.context import DocContext
+from docvlm.extract.context import DocContext, value_from_lines
 from docvlm.extract.labels import ROLE_LABELS, FieldLabels, match_label
-from docvlm.extract.normalize import find_dates, fold
+from docvlm.extract.normalize import find_dates, fold, levenshtein
 from docvlm.extract.schema import FieldSpec
 
 logger = logging.getLogger(__name__)
@@ -176,16 +176,6 @@ _LEGAL_FORMS = ("SDN BHD", "S/B", "BHD", "BERHAD", "LTD", "LIMITED", "LLC", "INC
 _DIGIT_AS_LETTER = str.maketrans({"5": "S", "8": "B", "0": "O", "1": "I", "6": "G"})
 
 
-def _edits(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def _snap_legal_form(text: str) -> str:
     """'99 SPEED MART 5/8' → '99 SPEED MART S/B', 'SEAFOOD SDN DHD' → 'SEAFOOD SDN BHD'.
 
@@ -203,9 +193,9 @@ def _snap_legal_form(text: str) -> str:
         if tail != tail.upper() or not odd:
             continue
         probe = tail.upper().translate(_DIGIT_AS_LETTER).replace("II", "H")
-        best = min(_LEGAL_FORMS, key=lambda form: _edits(probe, form))
+        best = min(_LEGAL_FORMS, key=lambda form: levenshtein(probe, form))
         allowed = 2 if probe != tail.upper() else 1
-        if 0 < _edits(tail.upper(), best) and _edits(probe, best) <= allowed:
+        if 0 < levenshtein(tail.upper(), best) and levenshtein(probe, best) <= allowed:
             return " ".join(words[:-n] + [best])
     return text
 
@@ -477,21 +467,7 @@ def _recipient(
 
 
 def _value(spec: FieldSpec, text: str, lines: list[Line], conf: float, reader: str) -> FieldValue:
-    return FieldValue(
-        path=spec.path,
-        value=text,
-        raw="\n".join(ln.text for ln in lines),
-        page=lines[0].page,
-        bbox=(
-            min(ln.bbox[0] for ln in lines),
-            min(ln.bbox[1] for ln in lines),
-            max(ln.bbox[2] for ln in lines),
-            max(ln.bbox[3] for ln in lines),
-        ),
-        region_class=lines[0].region_class,
-        reader=reader,
-        confidence=round(conf * min(ln.conf for ln in lines), 4),
-    )
+    return value_from_lines(spec.path, text, lines, reader, conf, sep="\n")
 
 
 def read_party(
