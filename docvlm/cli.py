@@ -42,7 +42,8 @@ def _options_from_args(args: argparse.Namespace):
             data["reader"][key] = getattr(args, key)
     if args.formats:
         data["output"]["formats"] = args.formats.split(",")
-    if data["reader"].get("model") and not args.reader and "kind" not in data["reader"]:
+    configured_vlm = data["reader"].get("model") or data["reader"].get("base_url")
+    if configured_vlm and not args.reader and "kind" not in data["reader"]:
         data["reader"]["kind"] = "cascade"  # a configured VLM defaults to the cascade
     return PipelineOptions.model_validate(data)
 
@@ -177,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # offline by default: no telemetry from Prefect's embedded server
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
