@@ -50,7 +50,7 @@ def _scenario(kind: str, inputs: list[str], schema: str) -> dict:
     import resource
 
     from docvlm.datamodel import PipelineOptions
-    from docvlm.extract.schema import load_schema
+    from docvlm.extraction.schema import load_schema
     from docvlm.pipeline import Engines, process_document
     from docvlm.sources import discover
 

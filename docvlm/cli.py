@@ -115,7 +115,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from docvlm.evaluate import evaluate
-    from docvlm.extract.schema import load_schema
+    from docvlm.extraction.schema import load_schema
 
     scores = evaluate(args.pred, args.truth, load_schema(args.schema))
     if scores.empty:

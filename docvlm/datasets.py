@@ -13,8 +13,9 @@ def _text(entity: dict) -> str:
 def funsd_to_truth(labels_dir: str | Path, out_dir: str | Path) -> int:
     """FUNSD labels (``<id>.json`` with ``form`` entities) to form-schema truth files.
 
-    Each ``question``→``answer`` link becomes a pair ``{"key", "value"}`` (a question with
-    several answers gives several pairs); the topmost ``header`` entity is the title.
+    Each ``question``→``answer`` link becomes a pair ``{"key", "value"}``, as FUNSD defines
+    them (a question with several answers — list, table column or an answer split over lines —
+    gives several pairs); the topmost ``header`` entity is the title.
     Returns the number of files written.
     """
     out = Path(out_dir)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docvlm.extract.normalize import compact, levenshtein, parse_amount, parse_date
-from docvlm.extract.schema import FieldSpec, SchemaSpec
+from docvlm.extraction.normalize import compact, levenshtein, parse_amount, parse_date
+from docvlm.extraction.schema import FieldSpec, SchemaSpec
 
 
 def anls(pred: str, truth: str, threshold: float = 0.5) -> float:
@@ -93,7 +93,9 @@ def score_pairs(
     return matched, best
 
 
-def _norm_pairs(items: list, key: FieldSpec | None, value: FieldSpec | None) -> list[tuple[str, str]]:
+def _norm_pairs(
+    items: list, key: FieldSpec | None, value: FieldSpec | None
+) -> list[tuple[str, str]]:
     out = []
     for item in items or []:
         if not isinstance(item, dict):
@@ -154,7 +156,8 @@ def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
             got = child[child["doc_id"] == row.get("doc_id")] if child is not None and row else None
             got_items = got.sort_values("item_index").to_dict("records") if got is not None else []
             if arr_path in kv_arrays:
-                k_spec, v_spec = item_specs.get((arr_path, "key")), item_specs.get((arr_path, "value"))
+                k_spec = item_specs.get((arr_path, "key"))
+                v_spec = item_specs.get((arr_path, "value"))
                 t_pairs = _norm_pairs(items, k_spec, v_spec)
                 p_pairs = _norm_pairs(got_items, k_spec, v_spec)
                 matched, best = score_pairs(p_pairs, t_pairs)
@@ -188,7 +191,9 @@ def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
         weighted.append(main)
         rows.append({"field": f"{path}.precision", "n": acc["predicted"], "accuracy": precision,
                      "anls": float("nan")})  # fmt: skip
-        rows.append({"field": f"{path}.recall", "n": acc["truth"], "accuracy": recall, "anls": mean_anls})
+        rows.append(
+            {"field": f"{path}.recall", "n": acc["truth"], "accuracy": recall, "anls": mean_anls}
+        )
         summary[path] = {"precision": precision, "recall": recall, "f1": f1, "anls": mean_anls,
                          "matched": acc["matched"], "predicted": acc["predicted"], "truth": acc["truth"]}  # fmt: skip
     total = sum(r["n"] for r in weighted)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, Page, PipelineOptions, SourceDoc
 from docvlm.errors import DocvlmError
-from docvlm.extract.assemble import assemble
-from docvlm.extract.layout import assign_regions, build_lines
-from docvlm.extract.schema import SchemaSpec, load_schema
+from docvlm.extraction.assemble import assemble
+from docvlm.extraction.layout import assign_regions, build_lines
+from docvlm.extraction.schema import SchemaSpec, load_schema
 from docvlm.read import DocumentContent, Reader, get_reader
 from docvlm.render import get_renderer
 from docvlm.validate import validate_record

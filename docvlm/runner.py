@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from docvlm.extract.schema import SchemaSpec
+    from docvlm.extraction.schema import SchemaSpec
     from docvlm.pipeline import Engines
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ _local_vlm: dict[str, threading.BoundedSemaphore] = {}
 
 def load_schema_cached(path: str) -> SchemaSpec:
     """The pipeline's schema, loaded once per process (reloaded when the file changes)."""
-    from docvlm.extract.schema import load_schema
+    from docvlm.extraction.schema import load_schema
 
     key = (path, os.stat(path).st_mtime_ns)
     with _cache_lock:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import DocumentResult
-from docvlm.extract.schema import SchemaSpec
+from docvlm.extraction.schema import SchemaSpec
 
 if TYPE_CHECKING:
     import pandas as pd

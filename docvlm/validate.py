@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from docvlm.datamodel import ErrorItem
-from docvlm.extract.schema import SchemaSpec
+from docvlm.extraction.schema import SchemaSpec
 
 
 @lru_cache(maxsize=32)

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from docvlm.datamodel import Page, ReaderOptions
     from docvlm.engines.vlm.transformers_engine import TransformersEngine, get_engine
-    from docvlm.extract.schema import schema_from_dict
+    from docvlm.extraction.schema import schema_from_dict
     from docvlm.read import get_reader
     from docvlm.read.base import DocumentContent
     from docvlm.read.vlm_common import answer_schema, bounded_schema

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from docvlm.evaluate import evaluate
-from docvlm.extract.normalize import compact
-from docvlm.extract.schema import load_schema
+from docvlm.extraction.normalize import compact
+from docvlm.extraction.schema import load_schema
 
 FORM_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "form.schema.json"
 
@@ -96,7 +96,9 @@ def _row(frame: pd.DataFrame, field: str) -> dict:
 
 def test_pair_scoring_perfect_is_order_free(tmp_path):
     # order reversed, case, spacing and punctuation differ: still a perfect match
-    pred = [{"key": p["key"].upper().rstrip(":"), "value": p["value"] + " "} for p in reversed(TRUTH)]
+    pred = [
+        {"key": p["key"].upper().rstrip(":"), "value": p["value"] + " "} for p in reversed(TRUTH)
+    ]
     frame = _score(tmp_path, pred)
     assert _row(frame, "pairs.key_value")["accuracy"] == pytest.approx(1.0)
     assert _row(frame, "pairs.key_value")["anls"] == pytest.approx(1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from docvlm.extract.normalize import (
+from docvlm.extraction.normalize import (
     compact,
     find_currency,
     find_dates,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLES, make_text_pdf
 
-from docvlm.extract.schema import load_schema
+from docvlm.extraction.schema import load_schema
 from docvlm.pipeline import extract
 from docvlm.validate import validate_record
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from docvlm.datamodel import Line, Page, ReaderOptions, Region, Word
 from docvlm.engines.vlm.base import Completion, EngineStats, VlmEngine, VlmRequestError
-from docvlm.extract.schema import load_schema, schema_from_dict
+from docvlm.extraction.schema import load_schema, schema_from_dict
 from docvlm.read.base import DocumentContent
 from docvlm.read.vlm_common import (
     VlmReader,

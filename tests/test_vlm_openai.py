@@ -14,7 +14,7 @@ from vlm_server import ChatServer, asked_schema, running_server
 from docvlm.datamodel import Line, Page, ReaderOptions, Region, Word
 from docvlm.engines.vlm.openai_engine import OpenAIEngine
 from docvlm.errors import ConfigError
-from docvlm.extract.schema import schema_from_dict
+from docvlm.extraction.schema import schema_from_dict
 from docvlm.read import get_reader
 from docvlm.read.base import DocumentContent
 from docvlm.read.openai_reader import OPENAI_CONFIDENCE

@@ -20,7 +20,7 @@ import vlm_fixtures  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from docvlm.datamodel import Page, ReaderOptions, Region  # noqa: E402
-from docvlm.extract.schema import schema_from_dict  # noqa: E402
+from docvlm.extraction.schema import schema_from_dict  # noqa: E402
 from docvlm.read import get_reader  # noqa: E402
 from docvlm.read.base import DocumentContent  # noqa: E402
 

@@ -27,7 +27,7 @@ from docvlm.errors import ConfigError
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 
 if TYPE_CHECKING:
-    from docvlm.extract.schema import SchemaSpec
+    from docvlm.extraction.schema import SchemaSpec
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import logging
 import re
 
 from docvlm.datamodel import FieldValue, Line
-from docvlm.extract.context import DocContext
-from docvlm.extract.items import read_array
-from docvlm.extract.labels import FieldLabels, labels_for, match_label
-from docvlm.extract.normalize import (
+from docvlm.extraction.context import DocContext
+from docvlm.extraction.items import read_array
+from docvlm.extraction.labels import FieldLabels, labels_for, match_label
+from docvlm.extraction.normalize import (
     find_currency,
     find_dates,
     fold,
@@ -24,8 +24,8 @@ from docvlm.extract.normalize import (
     parse_amount,
     parse_date,
 )
-from docvlm.extract.parties import read_party
-from docvlm.extract.schema import FieldSpec, SchemaSpec
+from docvlm.extraction.parties import read_party
+from docvlm.extraction.schema import FieldSpec, SchemaSpec
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 
 logger = logging.getLogger(__name__)

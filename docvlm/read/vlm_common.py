@@ -42,7 +42,7 @@ from docvlm.read.base import DocumentContent, Reader, ReadResult
 if TYPE_CHECKING:
     from PIL import Image
 
-    from docvlm.extract.schema import ArraySpec, FieldSpec, SchemaSpec
+    from docvlm.extraction.schema import ArraySpec, FieldSpec, SchemaSpec
 
 logger = logging.getLogger(__name__)
 
@@ -318,14 +318,14 @@ def coerce_value(spec: FieldSpec, value: Any) -> Any:
         text = None
     if spec.is_date and text is not None:
         try:
-            from docvlm.extract.normalize import parse_date
+            from docvlm.extraction.normalize import parse_date
         except ImportError:  # pragma: no cover - normaliser always present in the package
             return text
         return parse_date(text) or text
     if spec.is_number:
         number: Any = value
         if text is not None:
-            from docvlm.extract.normalize import parse_amount
+            from docvlm.extraction.normalize import parse_amount
 
             parsed = parse_amount(text)
             number = parsed if parsed is not None else text

@@ -17,10 +17,10 @@ import logging
 import re
 
 from docvlm.datamodel import FieldValue, Line
-from docvlm.extract.context import DocContext, value_from_lines
-from docvlm.extract.labels import ROLE_LABELS, FieldLabels, match_label
-from docvlm.extract.normalize import find_dates, fold, levenshtein
-from docvlm.extract.schema import FieldSpec
+from docvlm.extraction.context import DocContext, value_from_lines
+from docvlm.extraction.labels import ROLE_LABELS, FieldLabels, match_label
+from docvlm.extraction.normalize import find_dates, fold, levenshtein
+from docvlm.extraction.schema import FieldSpec
 
 logger = logging.getLogger(__name__)
 

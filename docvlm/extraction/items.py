@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 
 from docvlm.datamodel import FieldValue, Line, Word
-from docvlm.extract.context import DocContext, Row, value_from_lines
-from docvlm.extract.labels import labels_for, match_label
-from docvlm.extract.normalize import fold, is_amount_text, parse_amount, parse_date
-from docvlm.extract.schema import ArraySpec, FieldSpec
+from docvlm.extraction.context import DocContext, Row, value_from_lines
+from docvlm.extraction.labels import labels_for, match_label
+from docvlm.extraction.normalize import fold, is_amount_text, parse_amount, parse_date
+from docvlm.extraction.schema import ArraySpec, FieldSpec
 
 COLUMN_LABELS: dict[str, tuple[str, ...]] = {
     "description": ("description", "item", "items", "item description", "product", "article",
@@ -245,29 +245,65 @@ def _field_value(
 
 
 _KEY = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$")
+_BOX = re.compile(r"^\s*(?:\[\s*[xXvV✓✔]?\s*\]|[☐☑☒■□])\s*")  # checkbox marks
+
+
+def _is_label(text: str) -> bool:
+    """A printed label without a colon: a few words, mostly letters."""
+    if ":" in text:
+        return False
+    words = text.split()
+    letters = sum(c.isalpha() for c in text)
+    return 1 <= len(words) <= 5 and letters >= 3 and letters >= 0.7 * len(text.replace(" ", ""))
 
 
 def read_pairs(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
-    """Key/value pairs of a form: 'Label: value', a label with its value to the right or below."""
+    """Key/value pairs of a form, in two passes: 'Label: value' or a colon label with its value
+    to the right or directly below; then a label without colon (a few words of letters) with
+    the segment beside it on its row ('Date   9/3/92').
+
+    Checkbox marks before a value are dropped; a value that is itself a label is not taken.
+    """
     out: list[FieldValue] = []
     index = -1
     used: set[int] = set()
+
+    def emit(key: str, value: str, key_line: Line, value_line: Line | None) -> None:
+        nonlocal index
+        value = _BOX.sub("", value).strip()
+        index += 1
+        out.append(_field_value(arr.path, index, "key", key, [key_line], reader))
+        if value and value_line is not None:
+            out.append(_field_value(arr.path, index, "value", value, [value_line], reader))
+
     for line in ctx.lines:
         if id(line) in used:
             continue
         m = _KEY.match(line.text)
         if not m or not re.search(r"[^\W\d_]", m.group(1)):
             continue
+        used.add(id(line))
         key, value = m.group(1).strip(), m.group(2).strip()
-        src = line
-        if not value:
-            right = ctx.right_of(line)
-            nxt = right[0] if right else next(iter(ctx.below(line, max_rows=1, max_gap=1.5)), None)
-            if nxt is not None and not _KEY.match(nxt.text):
-                value, src = nxt.text.strip(), nxt
-                used.add(id(nxt))
-        index += 1
-        out.append(_field_value(arr.path, index, "key", key, [line], reader))
         if value:
-            out.append(_field_value(arr.path, index, "value", value, [src], reader))
+            emit(key, "" if value.endswith(":") else value, line, line)  # not 'Name: Date:'
+            continue
+        right = ctx.right_of(line)
+        nxt = next((ln for ln in right if id(ln) not in used), None)
+        if not right:
+            nxt = next(
+                (ln for ln in ctx.below(line, max_rows=1, max_gap=1.5) if id(ln) not in used), None
+            )
+        if nxt is not None and not _KEY.match(nxt.text) and not nxt.text.rstrip().endswith(":"):
+            used.add(id(nxt))
+            emit(key, nxt.text.strip(), line, nxt)
+        else:
+            emit(key, "", line, None)
+    for line in ctx.lines:
+        right = ctx.right_of(line)
+        if (id(line) in used or not right or id(right[0]) in used or not _is_label(line.text)
+                or _KEY.match(right[0].text)
+                or right[0].bbox[0] - line.bbox[2] > 8 * ctx.line_height):  # fmt: skip
+            continue
+        used.update((id(line), id(right[0])))
+        emit(line.text.strip(), right[0].text.strip(), line, right[0])
     return out

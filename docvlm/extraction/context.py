@@ -7,8 +7,8 @@ import statistics
 from dataclasses import dataclass, field
 
 from docvlm.datamodel import FieldValue, Line, Page
-from docvlm.extract.layout import group_rows
-from docvlm.extract.normalize import find_currency
+from docvlm.extraction.layout import group_rows
+from docvlm.extraction.normalize import find_currency
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from docvlm.extract.normalize import fold
-from docvlm.extract.schema import FieldSpec
+from docvlm.extraction.normalize import fold
+from docvlm.extraction.schema import FieldSpec
 
 # concept -> (trigger phrases matched against the folded field name/title, label phrases)
 CONCEPTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

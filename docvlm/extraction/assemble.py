@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from docvlm.datamodel import FieldValue
-from docvlm.extract.schema import SchemaSpec
+from docvlm.extraction.schema import SchemaSpec
 
 
 def set_path(record: dict[str, Any], path: str, value: Any) -> None:
