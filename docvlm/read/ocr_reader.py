@@ -200,22 +200,25 @@ class OcrReader(Reader):
                 value = coerce(spec, text, ctx, fl.concept)
                 if value is None:
                     continue
-                out.append(
-                    FieldValue(
-                        path=spec.path,
-                        value=value,
-                        raw=f"{line.text} → {text}" if src is not line else line.text,
-                        page=src.page,
-                        bbox=src.bbox,
-                        region_class=src.region_class,
-                        reader=self.name,
-                        confidence=round(
-                            quality * weight * src.conf * _rank_bonus(fl, phrase, line, ctx), 4
-                        ),
-                    )
-                )
+                conf = quality * weight * _rank_bonus(fl, phrase, line, ctx)
+                out.append(self._labelled_value(spec, value, line, src, text, conf))
                 break  # nearest fitting value for this label
         return out
+
+    def _labelled_value(
+        self, spec: FieldSpec, value, label: Line, src: Line, text: str, conf: float
+    ) -> FieldValue:
+        """A value read at ``src`` for the label on ``label``; provenance names both."""
+        return FieldValue(
+            path=spec.path,
+            value=value,
+            raw=f"{label.text} → {text}" if src is not label else label.text,
+            page=src.page,
+            bbox=src.bbox,
+            region_class=src.region_class,
+            reader=self.name,
+            confidence=round(conf * src.conf, 4),
+        )
 
     def _party_labelled(
         self, spec: FieldSpec, ctx: DocContext, all_phrases: tuple[str, ...]
@@ -246,18 +249,7 @@ class OcrReader(Reader):
                 text = text.strip(" :|")
                 if sum(ch.isalpha() for ch in text) < 2 or match_label(text, all_phrases):
                     continue
-                out.append(
-                    FieldValue(
-                        path=spec.path,
-                        value=text,
-                        raw=f"{line.text} → {text}" if src is not line else line.text,
-                        page=src.page,
-                        bbox=src.bbox,
-                        region_class=src.region_class,
-                        reader=self.name,
-                        confidence=round(0.9 * src.conf, 4),
-                    )
-                )
+                out.append(self._labelled_value(spec, text, line, src, text, 0.9))
                 break
         return out[:1]
 

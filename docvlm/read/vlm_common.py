@@ -394,24 +394,24 @@ def normalise(query: Query, data: Any) -> dict[str, Any] | None:
         props = node.get("properties") or {}
         return {k: obj.get(k) for k in props}  # unknown keys dropped, omitted keys -> None
 
+    def parent_of(keys: list[str]) -> dict[str, Any]:
+        # walk (and repair) the nested objects above a field
+        parent = out
+        for depth, key in enumerate(keys[:-1]):
+            node = _node(query.schema, keys[: depth + 1])
+            child = parent.get(key)
+            parent[key] = fix_obj(child, node) if isinstance(child, dict) else fix_obj({}, node)
+            parent = parent[key]
+        return parent
+
     out = fix_obj(data, query.schema)
     for f in query.fields:
         keys = _keys(f.path)
-        parent = out
-        for depth, key in enumerate(keys[:-1]):
-            node = _node(query.schema, keys[: depth + 1])
-            child = parent.get(key)
-            parent[key] = fix_obj(child, node) if isinstance(child, dict) else fix_obj({}, node)
-            parent = parent[key]
+        parent = parent_of(keys)
         parent[keys[-1]] = coerce_value(f, parent.get(keys[-1]))
     for arr in query.arrays:
         keys = _keys(arr.path)
-        parent = out
-        for depth, key in enumerate(keys[:-1]):
-            node = _node(query.schema, keys[: depth + 1])
-            child = parent.get(key)
-            parent[key] = fix_obj(child, node) if isinstance(child, dict) else fix_obj({}, node)
-            parent = parent[key]
+        parent = parent_of(keys)
         items = parent.get(keys[-1])
         if isinstance(items, dict):  # a single item instead of a list
             items = [items]
