@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from docvlm.pipeline import ExtractResult, extract, process_document
+    from docvlm.pipeline import ExtractResult, Pipeline, extract
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("extract", "process_document", "ExtractResult"):
+    if name in ("extract", "Pipeline", "ExtractResult"):
         from docvlm import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'docvlm' has no attribute {name!r}")
 
 
-__all__ = ["ExtractResult", "__version__", "extract", "process_document"]
+__all__ = ["ExtractResult", "Pipeline", "__version__", "extract"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DocvlmError(Exception):
     """Base of every error docvlm raises on purpose."""
@@ -81,3 +83,26 @@ class VlmAnswerError(ReaderError):
         self.attempts = attempts
         self.last_raw = last_raw
         self.messages = messages
+
+
+class LedgerError(DocvlmError):
+    """The ledger or its lock cannot be used."""
+
+    stage = "ledger"
+
+
+class DocumentFailed(DocvlmError):
+    """A document's attempt failed (raised inside a task so the task's retries apply).
+
+    ``args[0]`` is the failed attempt's DocumentResult as JSON (a plain string pickles across
+    Dask workers).
+    """
+
+    stage = "pipeline"
+
+    @property
+    def result(self) -> Any:
+        """The failed attempt's :class:`~docvlm.datamodel.DocumentResult`."""
+        from docvlm.datamodel import DocumentResult
+
+        return DocumentResult.model_validate_json(self.args[0])

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docvlm.extraction.normalize import compact, levenshtein, parse_amount, parse_date
-from docvlm.extraction.schema import FieldSpec, SchemaSpec
+from docvlm.normalize import compact, levenshtein, parse_amount, parse_date
+from docvlm.schema import FieldSpec, SchemaSpec
 
 
 def anls(pred: str, truth: str, threshold: float = 0.5) -> float:
@@ -126,12 +126,17 @@ def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
     pred = Path(pred)
     table = pred / f"{schema.name}.parquet" if pred.is_dir() else pred
     records = pd.read_parquet(table) if table.suffix == ".parquet" else pd.read_csv(table)
-    by_stem = {Path(str(s)).stem: row for s, row in zip(records["source"], records.to_dict("records"), strict=True)}
+    by_stem = {
+        Path(str(s)).stem: row
+        for s, row in zip(records["source"], records.to_dict("records"), strict=True)
+    }
     children: dict[str, pd.DataFrame] = {}
     for arr in schema.arrays:
         child = table.parent / f"{schema.name}__{arr.path}{table.suffix}"
         if child.exists():
-            children[arr.path] = pd.read_parquet(child) if child.suffix == ".parquet" else pd.read_csv(child)
+            children[arr.path] = (
+                pd.read_parquet(child) if child.suffix == ".parquet" else pd.read_csv(child)
+            )
     specs = {f.path: f for f in schema.fields}
     item_specs = {(a.path, f.name): f for a in schema.arrays for f in a.items}
     kv_arrays = {a.path: a for a in schema.arrays if a.is_key_value}
@@ -172,9 +177,16 @@ def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
                 for name, value in (item or {}).items():
                     spec = item_specs.get((arr_path, name))
                     t, p = normalise(spec, value), normalise(spec, other.get(name))
-                    scores.setdefault(f"{arr_path}[].{name}", []).append((float(t == p), anls(p, t)))
+                    scores.setdefault(f"{arr_path}[].{name}", []).append(
+                        (float(t == p), anls(p, t))
+                    )
     rows = [
-        {"field": k, "n": len(v), "accuracy": sum(a for a, _ in v) / len(v), "anls": sum(b for _, b in v) / len(v)}
+        {
+            "field": k,
+            "n": len(v),
+            "accuracy": sum(a for a, _ in v) / len(v),
+            "anls": sum(b for _, b in v) / len(v),
+        }
         for k, v in scores.items()
     ]
     weighted = list(rows)

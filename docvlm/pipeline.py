@@ -1,5 +1,9 @@
-"""The ordered stages and the Python API: sources → render → detect → read → assemble →
-validate → tables."""
+"""The pipeline: sources → render → detect → read → assemble → validate → tables.
+
+:class:`Pipeline` builds every stage and engine once, in its constructor (so a configuration
+error is raised before the first document), then :meth:`Pipeline.process` runs one document.
+:func:`extract` is the Python API; the ops runner and the Prefect flows hold a Pipeline too.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from docvlm.assemble import assemble
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, Page, PipelineOptions, SourceDoc
-from docvlm.errors import DocvlmError
-from docvlm.extraction.assemble import assemble
-from docvlm.extraction.layout import assign_regions, build_lines
-from docvlm.extraction.schema import SchemaSpec, load_schema
+from docvlm.errors import ConfigError, DocvlmError
+from docvlm.lines import assign_regions, build_lines
 from docvlm.read import DocumentContent, Reader, get_reader
 from docvlm.render import get_renderer
+from docvlm.schema import SchemaSpec, load_schema
 from docvlm.validate import validate_record
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from docvlm.engines.layout import LayoutDetector
+    from docvlm.engines.ocr import OcrEngine
 
 logger = logging.getLogger(__name__)
 
@@ -30,152 +37,194 @@ def _error(exc: BaseException, default_stage: str) -> ErrorItem:
     return ErrorItem(stage=stage, error_type=type(exc).__name__, message=str(exc) or repr(exc))
 
 
-@dataclass
-class Engines:
-    """Engines shared by all documents of a run (loaded lazily, once)."""
+class Pipeline:
+    """Every stage and engine of a run, built once; :meth:`process` reads one document.
 
-    options: PipelineOptions
-    reader: Reader | None = None
-    _detector: Any = None
-    _ocr: Any = None
+    Args:
+        options: The run's options (a dict is validated into :class:`PipelineOptions`).
+        schema: The JSON Schema file (or a loaded :class:`SchemaSpec`) to extract.
+        reader: A ready reader to use instead of the one ``options.reader`` names.
 
-    def detector(self):
-        if self._detector is None and self.options.detect.enabled:
-            from docvlm.detect import get_detector
+    Raises:
+        ConfigError: An option names an unknown kind, a model that cannot be loaded, a
+            reader without what it needs (model, server), or the schema is unusable. Raised
+            here, before any document is touched.
+    """
 
-            self._detector = get_detector(self.options.detect)
-        return self._detector
+    def __init__(
+        self,
+        options: PipelineOptions | dict | None = None,
+        schema: str | Path | SchemaSpec | None = None,
+        reader: Reader | None = None,
+    ) -> None:
+        if isinstance(options, dict):
+            options = PipelineOptions.model_validate(options)
+        self.options = options or PipelineOptions()
+        self.schema = (
+            schema if isinstance(schema, SchemaSpec) or schema is None else load_schema(schema)
+        )
+        self.layout: LayoutDetector | None = None
+        self.ocr: OcrEngine | None = None
+        if self.options.detect.enabled:
+            from docvlm.engines.layout import get_layout_engine
 
-    def ocr(self):
-        if self._ocr is None and self.options.ocr.enabled:
-            from docvlm.ocr import get_ocr_engine
-
-            self._ocr = get_ocr_engine(self.options.ocr)
-        return self._ocr
-
-    def get_reader(self) -> Reader:
-        if self.reader is None:
-            self.reader = get_reader(self.options.reader)
-        self.reader.ensure_ready()
-        return self.reader
-
-
-def _read_pages(src: SourceDoc, engines: Engines, errors: list[ErrorItem], stats: dict[str, float]) -> list[Page]:
-    """Render, detect and OCR each page, keeping only text and regions (images are dropped)."""
-    import numpy as np
-
-    options = engines.options
-    renderer = get_renderer(src, options.render)
-    pages: list[Page] = []
-    clock = time.perf_counter()
-    for rendered in renderer.iter_pages(src):
-        page = rendered.page
-        now = time.perf_counter()
-        stats["render_s"] += now - clock
-        clock = now
-        pixels = np.asarray(rendered.image)
-        detector = engines.detector()
-        if detector is not None:
+            self.layout = get_layout_engine(self.options.detect)
             try:
-                page.regions = detector.predict(pixels)
-            except DocvlmError as exc:  # detection is a hint: read the page without it
-                errors.append(_error(exc, "detect"))
-        now = time.perf_counter()
-        stats["detect_s"] += now - clock
-        clock = now
-        chars = sum(len(w.text) for w in page.words)
-        page.has_text_layer = chars >= options.ocr.min_text_chars
-        words = page.words
-        if not page.has_text_layer and engines.ocr() is not None:
-            try:
-                words = engines.ocr().recognize(pixels)
+                self.layout.ensure_ready()
             except DocvlmError as exc:
-                errors.append(_error(exc, "ocr"))
-            stats["ocr_pages"] += 1
-        now = time.perf_counter()
-        stats["ocr_s"] += now - clock
-        clock = now
-        page.lines = build_lines(words, page.number)
-        assign_regions(page.lines, page.regions)
-        page.words = []  # the lines hold the words; keep memory flat on long documents
-        pages.append(page)
-        del pixels, rendered
-    errors.extend(
-        ErrorItem(stage="render", error_type="DamagedInput", message=w) for w in renderer.warnings
-    )
-    return pages
+                raise ConfigError(f"layout model cannot be used: {exc}") from exc
+        if self.options.ocr.enabled:
+            from docvlm.engines.ocr import get_ocr_engine
 
+            self.ocr = get_ocr_engine(self.options.ocr)
+        self.reader = reader or get_reader(self.options.reader)
+        self.reader.ensure_ready()
 
-def process_document(
-    src: SourceDoc,
-    schema: SchemaSpec,
-    options: PipelineOptions | None = None,
-    reader: Reader | None = None,
-    engines: Engines | None = None,
-) -> DocumentResult:
-    """Run every stage on one document. Never raises for a bad document: problems become
-    ErrorItems and the status says how far it got."""
-    options = options or PipelineOptions()
-    engines = engines or Engines(options, reader=reader)
-    started = time.perf_counter()
-    stats = {"render_s": 0.0, "detect_s": 0.0, "ocr_s": 0.0, "read_s": 0.0, "ocr_pages": 0.0}
-    result = DocumentResult(
-        doc_id=src.doc_id, source=src.path, schema_name=schema.name, status=DocStatus.FAILURE
-    )
-    if src.error:
-        result.errors.append(
-            ErrorItem(stage="source", error_type="InputError", message=f"{src.path}: {src.error}")
-        )
-        return result
-    errors: list[ErrorItem] = []
-    pages: list[Page] = []
-    try:
-        pages = _read_pages(src, engines, errors, stats)
-    except DocvlmError as exc:
-        errors.append(_error(exc, "render"))
-    except MemoryError as exc:
-        errors.append(ErrorItem(stage="render", error_type="MemoryError", message=f"{src.path}: out of memory ({exc})"))
-    except Exception as exc:  # an unexpected failure in a third-party decoder must not stop the run
-        logger.exception("%s: unexpected error while rendering", src.path)
-        errors.append(ErrorItem(stage="render", error_type=type(exc).__name__, message=f"{src.path}: {exc}"))
-    result.pages = len(pages)
-    if not pages:
-        result.errors = errors
-        return result
+    def close(self) -> None:
+        """Release the reader's connections (HTTP clients); models are freed with the object."""
+        close = getattr(self.reader, "close", None)
+        if callable(close):
+            close()
 
-    clock = time.perf_counter()
-    try:
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- stages before reading: render, layout, text
+
+    def page_content(
+        self, src: SourceDoc, errors: list[ErrorItem], stats: dict[str, float]
+    ) -> list[Page]:
+        """Render each page, detect its layout regions and get its text (text layer or OCR)
+        as lines; page images are dropped as soon as a page is done."""
+        import numpy as np
+
+        options = self.options
         renderer = get_renderer(src, options.render)
-        content = DocumentContent(
-            doc_id=src.doc_id,
-            source=src.path,
-            pages=pages,
-            image=lambda n, _r=renderer: _r.render_page(src, n),
+        pages: list[Page] = []
+        clock = time.perf_counter()
+        for rendered in renderer.iter_pages(src):
+            page = rendered.page
+            now = time.perf_counter()
+            stats["render_s"] += now - clock
+            clock = now
+            pixels = np.asarray(rendered.image)
+            if self.layout is not None:
+                try:
+                    page.regions = self.layout.predict(pixels)
+                except DocvlmError as exc:  # detection is a hint: read the page without it
+                    errors.append(_error(exc, "detect"))
+            now = time.perf_counter()
+            stats["detect_s"] += now - clock
+            clock = now
+            chars = sum(len(w.text) for w in page.words)
+            page.has_text_layer = chars >= options.ocr.min_text_chars
+            words = page.words
+            if not page.has_text_layer and self.ocr is not None:
+                try:
+                    words = self.ocr.recognize(pixels)
+                except DocvlmError as exc:
+                    errors.append(_error(exc, "ocr"))
+                stats["ocr_pages"] += 1
+            now = time.perf_counter()
+            stats["ocr_s"] += now - clock
+            clock = now
+            page.lines = build_lines(words, page.number)
+            assign_regions(page.lines, page.regions)
+            page.words = []  # the lines hold the words; keep memory flat on long documents
+            pages.append(page)
+            del pixels, rendered
+        errors.extend(
+            ErrorItem(stage="render", error_type="DamagedInput", message=w)
+            for w in renderer.warnings
         )
-        active = engines.get_reader()
-        read = active.read(content, schema)
-        errors.extend(read.errors)
-        stats["vlm_calls"] = float(read.calls)
-        record, chosen = assemble(read.values, schema)
-        for value in chosen:
-            key = f"filled_by_{value.reader}"
-            stats[key] = stats.get(key, 0.0) + 1
-    except DocvlmError as exc:
-        errors.append(_error(exc, "read"))
-        record, chosen = {}, []
-    except Exception as exc:
-        logger.exception("%s: reader crashed", src.path)
-        errors.append(ErrorItem(stage="read", error_type=type(exc).__name__, message=f"{src.path}: {exc}"))
-        record, chosen = {}, []
-    stats["read_s"] = time.perf_counter() - clock
-    errors.extend(validate_record(record, schema))
-    result.record = record
-    result.values = chosen
-    result.errors = errors
-    result.status = DocStatus.PARTIAL if errors else DocStatus.SUCCESS
-    stats["total_s"] = time.perf_counter() - started
-    result.stats = stats
-    return result
+        return pages
+
+    # -- one document
+
+    def process(self, src: SourceDoc, schema: SchemaSpec | None = None) -> DocumentResult:
+        """Run every stage on one document. Never raises for a bad document: problems
+        become ErrorItems and the status says how far it got."""
+        schema = schema or self.schema
+        if schema is None:
+            raise ConfigError("Pipeline.process needs a schema (give one to Pipeline(...))")
+        options = self.options
+        started = time.perf_counter()
+        stats = {"render_s": 0.0, "detect_s": 0.0, "ocr_s": 0.0, "read_s": 0.0, "ocr_pages": 0.0}
+        result = DocumentResult(
+            doc_id=src.doc_id, source=src.path, schema_name=schema.name, status=DocStatus.FAILURE
+        )
+        if src.error:
+            result.errors.append(
+                ErrorItem(
+                    stage="source", error_type="InputError", message=f"{src.path}: {src.error}"
+                )
+            )
+            return result
+        errors: list[ErrorItem] = []
+        pages: list[Page] = []
+        try:
+            pages = self.page_content(src, errors, stats)
+        except DocvlmError as exc:
+            errors.append(_error(exc, "render"))
+        except MemoryError as exc:
+            errors.append(
+                ErrorItem(
+                    stage="render",
+                    error_type="MemoryError",
+                    message=f"{src.path}: out of memory ({exc})",
+                )
+            )
+        except (
+            Exception
+        ) as exc:  # an unexpected failure in a third-party decoder must not stop the run
+            logger.exception("%s: unexpected error while rendering", src.path)
+            errors.append(
+                ErrorItem(
+                    stage="render", error_type=type(exc).__name__, message=f"{src.path}: {exc}"
+                )
+            )
+        result.pages = len(pages)
+        if not pages:
+            result.errors = errors
+            return result
+
+        clock = time.perf_counter()
+        try:
+            renderer = get_renderer(src, options.render)
+            content = DocumentContent(
+                doc_id=src.doc_id,
+                source=src.path,
+                pages=pages,
+                image=lambda n, _r=renderer: _r.render_page(src, n),
+            )
+            read = self.reader.read(content, schema)
+            errors.extend(read.errors)
+            stats["vlm_calls"] = float(read.calls)
+            record, chosen = assemble(read.values, schema)
+            for value in chosen:
+                key = f"filled_by_{value.reader}"
+                stats[key] = stats.get(key, 0.0) + 1
+        except DocvlmError as exc:
+            errors.append(_error(exc, "read"))
+            record, chosen = {}, []
+        except Exception as exc:
+            logger.exception("%s: reader crashed", src.path)
+            errors.append(
+                ErrorItem(stage="read", error_type=type(exc).__name__, message=f"{src.path}: {exc}")
+            )
+            record, chosen = {}, []
+        stats["read_s"] = time.perf_counter() - clock
+        errors.extend(validate_record(record, schema))
+        result.record = record
+        result.values = chosen
+        result.errors = errors
+        result.status = DocStatus.PARTIAL if errors else DocStatus.SUCCESS
+        stats["total_s"] = time.perf_counter() - started
+        result.stats = stats
+        return result
 
 
 @dataclass
@@ -226,8 +275,8 @@ def extract(
     spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
+    pipeline = Pipeline(options, spec, reader=reader)
     docs = discover(list(inputs))
-    engines = Engines(options, reader=reader)
     results: list[DocumentResult] = []
     bar = None
     if progress is True:
@@ -238,7 +287,7 @@ def extract(
         task = bar.add_task("extracting", total=len(docs))
     try:
         for src in docs:
-            res = process_document(src, spec, options, engines=engines)
+            res = pipeline.process(src)
             results.append(res)
             if bar is not None:
                 bar.update(task, advance=1, description=Path(src.path).name[:40])

@@ -59,7 +59,9 @@ def inspect_file(path: str | Path) -> SourceDoc:
         )
     doc_id = digest.hexdigest()
     if size == 0:
-        return SourceDoc(path=p, doc_id=doc_id, mime="unknown", size=0, error="empty file (0 bytes)")
+        return SourceDoc(
+            path=p, doc_id=doc_id, mime="unknown", size=0, error="empty file (0 bytes)"
+        )
     mime = sniff(head)
     if mime is None:
         return SourceDoc(

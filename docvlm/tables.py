@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import DocumentResult
-from docvlm.extraction.schema import SchemaSpec
+from docvlm.schema import SchemaSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +63,9 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
                 for spec in arr.items:
                     row[spec.name] = item.get(spec.name) if isinstance(item, dict) else None
                 item_rows.append(row)
-        child = pd.DataFrame(item_rows, columns=["doc_id", "item_index", *(s.name for s in arr.items)])
+        child = pd.DataFrame(
+            item_rows, columns=["doc_id", "item_index", *(s.name for s in arr.items)]
+        )
         child = child.astype({"doc_id": "string", "item_index": "Int64"})
         child = child.astype({s.name: _dtype(s.type) for s in arr.items})
         tables[f"{schema.name}__{arr.path}"] = child
@@ -136,7 +138,9 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
 
 
 def write_tables(
-    tables: dict[str, pd.DataFrame], out_dir: str | Path, formats: Iterable[str] = ("parquet", "csv")
+    tables: dict[str, pd.DataFrame],
+    out_dir: str | Path,
+    formats: Iterable[str] = ("parquet", "csv"),
 ) -> list[Path]:
     """Write every table in every format under ``out_dir``; returns the written paths."""
     out = Path(out_dir)

@@ -38,3 +38,28 @@ def make_text_pdf(path: Path, lines: list[str], pages: int = 1) -> Path:
     doc.save(path)
     doc.close()
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Run the session's flows against a throwaway Prefect server; yields its API URL.
+
+    The URL is also exported as ``PREFECT_API_URL`` so subprocesses (the ``docvlm`` CLI,
+    Dask workers) report to the same server instead of starting their own.
+    """
+    import os
+
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    saved = os.environ.get("PREFECT_API_URL")
+    with prefect_test_harness(server_startup_timeout=120):
+        url = str(PREFECT_API_URL.value())
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            yield url
+        finally:
+            if saved is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = saved

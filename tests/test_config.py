@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from docvlm.config import find_pipelines, load_pipeline, pipeline_from_dict
 from docvlm.errors import ConfigError
+from docvlm.ops.definition import find_pipelines, load_pipeline, pipeline_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.schema.json"

@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from docvlm.config import pipeline_from_dict
-from docvlm.runner import read_table, run_pipeline
-
-pytest_plugins = ["flows.testing"]
+from docvlm.flows.pipeline import run_pipeline
+from docvlm.ops.dataset import read_table
+from docvlm.ops.definition import pipeline_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 INVOICES = ROOT / "sample_docs" / "invoices"
@@ -51,8 +50,8 @@ def test_dask_run_with_two_workers_matches_sequential_run(
             tmp_path,
         )
 
-    seq = run_pipeline(config("seq", 1), engine="prefect")
-    par = run_pipeline(config("dask", 2), engine="prefect")
+    seq = run_pipeline(config("seq", 1), orchestrator="prefect")
+    par = run_pipeline(config("dask", 2), orchestrator="prefect")
     assert seq.processed == par.processed == len(docs) + 1
     assert (seq.ok, seq.failed) == (par.ok, par.failed) == (len(docs), 1)
     assert seq.fill_rate == par.fill_rate

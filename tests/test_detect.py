@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from docvlm.datamodel import DetectOptions, Region
-from docvlm.detect import PicoDetOnnxDetector, get_detector
-from docvlm.detect.onnx_picodet import default_model_path
+from docvlm.engines.layout import get_layout_engine
+from docvlm.engines.layout.onnx_picodet import PicoDetOnnxDetector, default_model_path
 from docvlm.errors import ConfigError, DetectError
 
 pymupdf = pytest.importorskip("pymupdf")
@@ -97,7 +97,7 @@ def _covered(target: tuple[float, ...], box: tuple[float, ...]) -> float:
 
 @pytest.fixture(scope="module")
 def detector() -> PicoDetOnnxDetector:
-    det = get_detector(DetectOptions())
+    det = get_layout_engine(DetectOptions())
     assert isinstance(det, PicoDetOnnxDetector)
     return det
 
@@ -176,7 +176,7 @@ def test_predict_batch_runs_batches(
     page_image: np.ndarray, fixed_batch: int | None, expected_calls: list[int]
 ) -> None:
     images = [page_image, np.full_like(page_image, 255)] * 5
-    expected = [get_detector(DetectOptions()).predict(img) for img in images[:2]] * 5
+    expected = [get_layout_engine(DetectOptions()).predict(img) for img in images[:2]] * 5
     det = PicoDetOnnxDetector(DetectOptions())
     det.ensure_ready()
     fake = _BatchingSession(det._session)
@@ -205,8 +205,8 @@ def test_class_agnostic_nms(page_image: np.ndarray) -> None:
 
 @needs_model
 def test_higher_threshold_keeps_subset(page_image: np.ndarray) -> None:
-    low = get_detector(DetectOptions(score_threshold=0.3)).predict(page_image)
-    high = get_detector(DetectOptions(score_threshold=0.9)).predict(page_image)
+    low = get_layout_engine(DetectOptions(score_threshold=0.3)).predict(page_image)
+    high = get_layout_engine(DetectOptions(score_threshold=0.9)).predict(page_image)
     assert all(r.score >= 0.9 for r in high)
     assert len(high) <= len(low)
 
@@ -244,7 +244,7 @@ def test_bad_images_raise_detect_error(detector: PicoDetOnnxDetector, image: np.
 
 def test_missing_model_path_raises_with_path(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "layout.onnx"
-    det = get_detector(DetectOptions(model_path=str(missing)))
+    det = get_layout_engine(DetectOptions(model_path=str(missing)))
     with pytest.raises(DetectError, match="not found") as info:
         det.predict(np.zeros((10, 10, 3), np.uint8))
     assert str(missing) in str(info.value)
@@ -253,7 +253,7 @@ def test_missing_model_path_raises_with_path(tmp_path: Path) -> None:
 def test_corrupt_model_raises_with_path(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"this is not an onnx model")
-    det = get_detector(DetectOptions(model_path=str(bad)))
+    det = get_layout_engine(DetectOptions(model_path=str(bad)))
     with pytest.raises(DetectError) as info:
         det.initialize()
     assert str(bad) in str(info.value)
@@ -262,7 +262,7 @@ def test_corrupt_model_raises_with_path(tmp_path: Path) -> None:
 def test_unknown_kind_lists_known_kinds() -> None:
     options = DetectOptions.model_construct(kind="yolo")
     with pytest.raises(ConfigError, match="picodet"):
-        get_detector(options)
+        get_layout_engine(options)
 
 
 def test_provider_choice() -> None:
@@ -280,7 +280,7 @@ def test_provider_choice() -> None:
 
 
 def test_import_does_not_load_onnxruntime() -> None:
-    code = "import sys, docvlm.detect; print('onnxruntime' in sys.modules)"
+    code = "import sys, docvlm.engines.layout; print('onnxruntime' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from docvlm import runner
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem
 from docvlm.errors import ConfigError
-from docvlm.runner import read_table
-
-pytest_plugins = ["flows.testing"]
+from docvlm.ops import process
+from docvlm.ops.dataset import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 INVOICES = ROOT / "sample_docs" / "invoices"
@@ -52,7 +50,7 @@ def _task_runs(flow_run_name: str, expected: int) -> list:
 
 
 def test_extract_flow_runs_one_task_per_document(tmp_path: Path) -> None:
-    from flows.pipeline import extract_flow
+    from docvlm.flows.pipeline import extract_flow
 
     docs = _sample(INVOICES, "inv_de_01.pdf", "inv_en_gb_01.pdf")
     out = tmp_path / "out"
@@ -79,7 +77,7 @@ def test_pipeline_flow_is_exactly_once_and_publishes_an_artifact(tmp_path: Path)
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.pipeline import pipeline_flow
+    from docvlm.flows.pipeline import pipeline_flow
 
     docs = _sample(RECEIPTS, "rcpt_01.pdf", "rcpt_02.pdf")
     src = tmp_path / "inbox"
@@ -108,13 +106,13 @@ def test_pipeline_flow_is_exactly_once_and_publishes_an_artifact(tmp_path: Path)
 
 
 def test_task_retries_then_parks_a_failing_document(tmp_path: Path, monkeypatch) -> None:
-    from flows.pipeline import extract_flow
+    from docvlm.flows.pipeline import extract_flow
 
     docs = _sample(INVOICES, "inv_de_01.pdf", "inv_fr_01.pdf")
     calls: list[str] = []
-    real = runner.process_one
+    real = process.process_one
 
-    def flaky(src, config):
+    def flaky(src, config, **kw):
         calls.append(src.path)
         if src.path == str(docs[1]):
             return DocumentResult(
@@ -122,9 +120,9 @@ def test_task_retries_then_parks_a_failing_document(tmp_path: Path, monkeypatch)
                 status=DocStatus.FAILURE,
                 errors=[ErrorItem(stage="read", error_type="ReaderError", message="timeout")],
             )  # fmt: skip
-        return real(src, config)
+        return real(src, config, **kw)
 
-    monkeypatch.setattr(runner, "process_one", flaky)
+    monkeypatch.setattr(process, "process_one", flaky)
     summary = extract_flow(
         inputs=[str(p) for p in docs],
         schema_file=str(ROOT / "schemas" / "invoice.schema.json"),
@@ -140,7 +138,7 @@ def test_task_retries_then_parks_a_failing_document(tmp_path: Path, monkeypatch)
 def test_deployments_carry_the_pipeline_cron_schedules() -> None:
     from prefect import get_client
 
-    from docvlm.serve import build_deployments
+    from docvlm.flows.serve import build_deployments
 
     deployments = build_deployments([ROOT / "pipelines"])
     by_name = {d.name: d for d in deployments}
@@ -161,7 +159,7 @@ def test_deployments_carry_the_pipeline_cron_schedules() -> None:
 
 
 def test_serve_rejects_an_invalid_pipeline_naming_the_key(tmp_path: Path) -> None:
-    from docvlm.serve import build_deployments
+    from docvlm.flows.serve import build_deployments
 
     folder = tmp_path / "pipelines"
     folder.mkdir()
@@ -227,8 +225,8 @@ def test_serve_starts_a_local_server_whose_scheduler_plans_the_cron_runs(tmp_pat
 def test_vlm_work_holds_a_slot_of_a_global_concurrency_limit(tmp_path: Path) -> None:
     from prefect import flow, get_client
 
-    from docvlm.config import pipeline_from_dict
-    from flows.pipeline import ensure_vlm_limit
+    from docvlm.flows.pipeline import ensure_vlm_limit, prefect_vlm_slot
+    from docvlm.ops.definition import pipeline_from_dict
 
     cfg = pipeline_from_dict(
         {"name": "vlm", "source": "in", "schema": str(ROOT / "schemas" / "invoice.schema.json"),
@@ -246,7 +244,7 @@ def test_vlm_work_holds_a_slot_of_a_global_concurrency_limit(tmp_path: Path) -> 
 
     @flow
     def probe() -> tuple[int, int]:
-        with runner.vlm_slot(cfg):
+        with prefect_vlm_slot(cfg):
             inside = active()
         return inside, active()
 

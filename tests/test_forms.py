@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from docvlm.evaluate import evaluate
-from docvlm.extraction.normalize import compact
-from docvlm.extraction.schema import load_schema
+from docvlm.normalize import compact
+from docvlm.schema import load_schema
 
 FORM_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "form.schema.json"
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from docvlm import runner
-from docvlm.config import PipelineConfig, pipeline_from_dict
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem
-from docvlm.ledger import Ledger, LedgerError, OutputLock
-from docvlm.runner import read_table, run_local
+from docvlm.errors import LedgerError
+from docvlm.ops import process
+from docvlm.ops.dataset import read_table
+from docvlm.ops.definition import PipelineConfig, pipeline_from_dict
+from docvlm.ops.ledger import Ledger, OutputLock
+from docvlm.ops.runner import run_local
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.schema.json"
@@ -116,9 +118,9 @@ def test_failing_document_is_retried_then_parked(
 ) -> None:
     bad = str(docs[2])
     calls: dict[str, int] = {}
-    real = runner.process_one
+    real = process.process_one
 
-    def flaky(src, config):
+    def flaky(src, config, **kw):
         calls[src.path] = calls.get(src.path, 0) + 1
         if src.path == bad:
             return DocumentResult(
@@ -126,9 +128,9 @@ def test_failing_document_is_retried_then_parked(
                 status=DocStatus.FAILURE,
                 errors=[ErrorItem(stage="read", error_type="ReaderError", message="server down")],
             )  # fmt: skip
-        return real(src, config)
+        return real(src, config, **kw)
 
-    monkeypatch.setattr(runner, "process_one", flaky)
+    monkeypatch.setattr(process, "process_one", flaky)
     cfg = make_config(tmp_path, retries=2)
     s = run_local(cfg)
     assert calls[bad] == 3  # first try + 2 retries
@@ -142,7 +144,7 @@ def test_failing_document_is_retried_then_parked(
     with Ledger(cfg.ledger_path) as ledger:
         assert [p[1] for p in ledger.parked("invoice")] == [bad]
     # --retry-parked: it works now, and its row is replaced (not duplicated)
-    monkeypatch.setattr(runner, "process_one", real)
+    monkeypatch.setattr(process, "process_one", real)
     again = run_local(cfg, retry_parked=True)
     assert again.processed == 1 and again.ok == 1
     table = read_table(cfg.out_dir, "invoice")
@@ -152,8 +154,10 @@ def test_failing_document_is_retried_then_parked(
 def test_unusable_input_is_parked_at_once(tmp_path: Path, docs: list[Path], monkeypatch) -> None:
     (tmp_path / "in" / "notes.txt").write_text("not a document")
     calls = []
-    real = runner.process_one
-    monkeypatch.setattr(runner, "process_one", lambda s, c: calls.append(s.path) or real(s, c))
+    real = process.process_one
+    monkeypatch.setattr(
+        process, "process_one", lambda s, c, **k: calls.append(s.path) or real(s, c, **k)
+    )
     cfg = make_config(tmp_path, retries=3)
     s = run_local(cfg)
     assert s.failed == 1 and calls.count(str(tmp_path / "in" / "notes.txt")) == 1
@@ -173,8 +177,10 @@ def test_poison_document_is_parked_after_max_attempts(
         for run_id in ("r1", "r2"):
             ledger.start("invoice", chash, run_id, [(poison.doc_id, poison.path)])
     seen = []
-    real = runner.process_one
-    monkeypatch.setattr(runner, "process_one", lambda s, c: seen.append(s.doc_id) or real(s, c))
+    real = process.process_one
+    monkeypatch.setattr(
+        process, "process_one", lambda s, c, **k: seen.append(s.doc_id) or real(s, c, **k)
+    )
     s = run_local(cfg)
     assert poison.doc_id not in seen and s.failed == 1 and s.ok == 6
     errors = read_table(cfg.out_dir, "errors")
@@ -215,7 +221,7 @@ def test_output_lock_excludes_a_second_run(tmp_path: Path) -> None:
 
 
 def test_ledger_commit_is_one_transaction(tmp_path: Path) -> None:
-    from docvlm.ledger import LedgerEntry, PartRecord
+    from docvlm.ops.ledger import LedgerEntry, PartRecord
 
     ledger = Ledger(tmp_path / "l.sqlite")
     ledger.start("t", "h", "r", [("a", "a.pdf"), ("b", "b.pdf")])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from docvlm.extraction.normalize import (
+from docvlm.normalize import (
     compact,
     find_currency,
     find_dates,

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from conftest import SAMPLES, make_text_pdf
 
-from docvlm.extraction.schema import load_schema
 from docvlm.pipeline import extract
+from docvlm.schema import load_schema
 from docvlm.validate import validate_record
 
 DOCS = ["inv_en_us_01.pdf", "inv_en_multi_01.pdf", "inv_fr_01_scan.png"]

@@ -6,8 +6,8 @@ from conftest import SAMPLES
 
 import docvlm
 from docvlm.datamodel import PipelineOptions
-from docvlm.extraction.schema import load_schema
-from docvlm.pipeline import process_document
+from docvlm.pipeline import Pipeline
+from docvlm.schema import load_schema
 from docvlm.sources import inspect_file
 
 
@@ -16,18 +16,18 @@ def test_text_outside_every_region_is_still_read(invoice_schema) -> None:
     schema = load_schema(invoice_schema)
     # a threshold no region reaches: the detector finds nothing, the text is read anyway
     blind = PipelineOptions.model_validate({"detect": {"score_threshold": 0.9999}})
-    res = process_document(src, schema, blind)
+    res = Pipeline(blind, schema).process(src)
     assert res.record["invoice_number"] == "INV-2014-0042" and res.record["total"] == 1663.49
     assert {v.region_class for v in res.values} == {"residual"}
 
-    seeing = process_document(src, schema, PipelineOptions())
+    seeing = Pipeline(PipelineOptions(), schema).process(src)
     assert seeing.record == res.record
     assert {v.region_class for v in seeing.values} - {"residual"}  # regions were found and used
 
 
 def test_stage_timings_and_page_count(invoice_schema) -> None:
     src = inspect_file(SAMPLES / "invoices" / "inv_en_multi_01_scan.pdf")
-    res = process_document(src, load_schema(invoice_schema))
+    res = Pipeline(schema=load_schema(invoice_schema)).process(src)
     assert res.pages == 2 and res.stats["ocr_pages"] == 2
     for key in ("render_s", "detect_s", "ocr_s", "read_s", "total_s"):
         assert res.stats[key] > 0

@@ -11,10 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from docvlm.cli_ops import main
-from docvlm.runner import read_table
-
-pytest_plugins = ["flows.testing"]
+from docvlm.cli import main
+from docvlm.ops.dataset import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.schema.json"
@@ -155,7 +153,7 @@ def test_document_failed_survives_pickling_to_and_from_workers() -> None:
     import pickle
 
     from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem
-    from docvlm.runner import DocumentFailed
+    from docvlm.errors import DocumentFailed
 
     res = DocumentResult(
         doc_id="d", source="s.pdf", schema_name="invoice", status=DocStatus.FAILURE,

@@ -11,10 +11,10 @@ from vlm_server import asked_schema, running_server
 from docvlm.datamodel import FieldValue, Line, Page, ReaderOptions, Region, Word
 from docvlm.engines.vlm.openai_engine import OpenAIEngine
 from docvlm.errors import ConfigError
-from docvlm.extraction.schema import load_schema, schema_from_dict
 from docvlm.read import get_reader
 from docvlm.read.base import DocumentContent
 from docvlm.read.cascade import CascadeReader, reader_counts, vlm_kind
+from docvlm.schema import load_schema, schema_from_dict
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 TRUTH = {

@@ -10,21 +10,14 @@ from PIL import Image
 
 from docvlm.datamodel import Line, Page, ReaderOptions, Region, Word
 from docvlm.engines.vlm.base import Completion, EngineStats, VlmEngine, VlmRequestError
-from docvlm.extraction.schema import load_schema, schema_from_dict
 from docvlm.read.base import DocumentContent
-from docvlm.read.vlm_common import (
-    VlmReader,
-    answer_schema,
-    bounded_schema,
-    coerce_value,
-    crop_region,
-    leaf_spans,
-    parse_answer,
-    pointer,
-    region_kind,
-    span_confidence,
-    validate,
-)
+from docvlm.read.vlm import VlmReader
+from docvlm.read.vlm.answer import answer_schema, bounded_schema
+from docvlm.read.vlm.parsing import coerce_value, leaf_spans, parse_answer, span_confidence
+from docvlm.read.vlm.regions import crop_region, region_kind
+from docvlm.schema import field_pointer as pointer
+from docvlm.schema import load_schema, schema_from_dict
+from docvlm.schema import schema_problems as validate
 
 SCHEMAS = __import__("pathlib").Path(__file__).resolve().parents[1] / "schemas"
 

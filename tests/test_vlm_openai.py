@@ -14,10 +14,11 @@ from vlm_server import ChatServer, asked_schema, running_server
 from docvlm.datamodel import Line, Page, ReaderOptions, Region, Word
 from docvlm.engines.vlm.openai_engine import OpenAIEngine
 from docvlm.errors import ConfigError
-from docvlm.extraction.schema import schema_from_dict
 from docvlm.read import get_reader
 from docvlm.read.base import DocumentContent
-from docvlm.read.openai_reader import OPENAI_CONFIDENCE
+from docvlm.schema import schema_from_dict
+
+OPENAI_CONFIDENCE = OpenAIEngine.default_confidence
 
 KEY = "sk-test-DO-NOT-LOG-4242"
 SCHEMA = {

@@ -19,10 +19,19 @@ pytest.importorskip("llguidance")
 import vlm_fixtures  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from docvlm.datamodel import Page, ReaderOptions, Region  # noqa: E402
-from docvlm.extraction.schema import schema_from_dict  # noqa: E402
+from docvlm.datamodel import Page, PipelineOptions, ReaderOptions, Region  # noqa: E402
 from docvlm.read import get_reader  # noqa: E402
 from docvlm.read.base import DocumentContent  # noqa: E402
+from docvlm.schema import schema_from_dict  # noqa: E402
+
+
+def _load(model):
+    from docvlm.engines.vlm.transformers_engine import TransformersEngine
+
+    engine = TransformersEngine.for_device(str(model), "cpu", "float32")
+    engine.load()
+    return engine
+
 
 pytestmark = pytest.mark.vlm
 
@@ -90,9 +99,7 @@ def _doc(regions: list[Region]) -> DocumentContent:
 def test_engine_constrained_json_is_schema_valid(model_dir):
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from docvlm.engines.vlm.transformers_engine import get_engine
-
-    engine = get_engine(str(model_dir), "cpu", "float32")
+    engine = _load(str(model_dir))
     img = _page_image()
     convs = [
         [
@@ -119,9 +126,8 @@ def test_engine_constrained_json_is_schema_valid(model_dir):
 
 
 def test_tiny_budget_still_closes_the_answer(idefics3_dir):
-    from docvlm.engines.vlm.transformers_engine import get_engine
 
-    engine = get_engine(str(idefics3_dir), "cpu", "float32")
+    engine = _load(str(idefics3_dir))
     conv = [
         {
             "role": "user",
@@ -167,14 +173,17 @@ def test_reader_reads_regions_in_one_batch_with_provenance(model_dir):
             assert len(v.value) == 10 and v.value[4] == "-"
 
 
-def test_model_loaded_once_per_process(idefics3_dir):
-    from docvlm.engines.vlm.transformers_engine import get_engine
+def test_model_loaded_once_per_pipeline(idefics3_dir):
+    from docvlm.pipeline import Pipeline
 
-    first = get_engine(str(idefics3_dir), "auto", "auto")
-    reader = get_reader(ReaderOptions(kind="transformers", model=str(idefics3_dir)))
-    reader.ensure_ready()
-    assert reader.engine is first
-    assert get_engine(str(idefics3_dir), "cpu", "float32") is first
+    pipeline = Pipeline(
+        PipelineOptions(reader=ReaderOptions(kind="transformers", model=str(idefics3_dir)))
+    )
+    first = pipeline.reader.engine
+    assert first is not None and first.model is not None  # loaded when the pipeline was built
+    pipeline.reader.ensure_ready()
+    assert pipeline.reader.engine is first
+    assert (first.device, first.dtype) == ("cpu", "float32")  # "auto" resolved on this machine
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
@@ -189,9 +198,8 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 def test_conversations_batched_into_one_generate(idefics3_dir):
     """Up to ``batch_size`` conversations go through one generate call."""
-    from docvlm.engines.vlm.transformers_engine import get_engine
 
-    engine = get_engine(str(idefics3_dir), "cpu", "float32")
+    engine = _load(str(idefics3_dir))
     img = _page_image()
     convs = [
         [
@@ -252,10 +260,8 @@ def test_cascade_with_local_vlm_asks_only_missing_fields(idefics3_dir):
 def test_qwen2_vl(tmp_path_factory):
     from jsonschema import Draft202012Validator, FormatChecker
 
-    from docvlm.engines.vlm.transformers_engine import get_engine
-
     path = vlm_fixtures.build_qwen2_vl(tmp_path_factory.mktemp("vlm") / "qwen2vl")
-    engine = get_engine(str(path), "cpu", "float32")
+    engine = _load(str(path))
     conv = [
         {
             "role": "user",

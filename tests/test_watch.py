@@ -7,11 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from docvlm.config import PipelineConfig, pipeline_from_dict
-from docvlm.runner import read_table
-from docvlm.watch import FolderWatcher
-
-pytest_plugins = ["flows.testing"]
+from docvlm.ops.dataset import read_table
+from docvlm.ops.definition import PipelineConfig, pipeline_from_dict
+from docvlm.ops.watch import FolderWatcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "invoice.schema.json"
@@ -108,7 +106,9 @@ def test_burst_of_200_files_some_written_slowly_is_processed_exactly_once(
     (inbox / "before.pdf").write_bytes(pdf_bytes(n))  # there before the watcher starts
     expected.add(hashlib.sha256((inbox / "before.pdf").read_bytes()).hexdigest())
     cfg = make_config(tmp_path)
-    watcher = FolderWatcher(cfg, engine="prefect")
+    from docvlm.flows.pipeline import run_pipeline
+
+    watcher = FolderWatcher(cfg, process=lambda paths: run_pipeline(cfg, "prefect", inputs=paths))
     stop = threading.Event()
     thread = threading.Thread(target=watcher.run, kwargs={"stop": stop}, daemon=True)
     thread.start()

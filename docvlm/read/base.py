@@ -12,7 +12,7 @@ from docvlm.datamodel import ErrorItem, FieldValue, Page, ReaderOptions
 if TYPE_CHECKING:
     from PIL import Image
 
-    from docvlm.extraction.schema import SchemaSpec
+    from docvlm.schema import SchemaSpec
 
 
 @dataclass

@@ -19,15 +19,16 @@ calls.
 from __future__ import annotations
 
 import logging
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from docvlm.datamodel import FieldValue, ReaderOptions
 from docvlm.errors import ConfigError
 from docvlm.read.base import DocumentContent, Reader, ReadResult
+from docvlm.schema import field_keys, schema_node, validator
+from docvlm.settings import get_settings
 
 if TYPE_CHECKING:
-    from docvlm.extraction.schema import SchemaSpec
+    from docvlm.schema import SchemaSpec
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def vlm_kind(options: ReaderOptions) -> str:
         return "openai"
     if options.model:
         return "transformers"
-    if os.environ.get("OPENAI_BASE_URL"):
+    if get_settings().openai_base_url:
         return "openai"
     raise ConfigError(
         "reader 'cascade' needs a VLM: --model PATH_OR_ID (local transformers model) or "
@@ -76,7 +77,6 @@ class CascadeReader(Reader):
         self.first: Reader | None = None
         self.vlm: Reader | None = None
         self._vlm_kind = ""
-        self._validators: dict[tuple[str, str], Any] = {}
 
     def initialize(self) -> None:
         """Build the OCR reader; check the VLM configuration (the VLM loads on first need)."""
@@ -93,23 +93,6 @@ class CascadeReader(Reader):
         return self.vlm
 
     # -- routing
-
-    def _validator(self, schema: SchemaSpec, node: dict[str, Any], key: str) -> Any:
-        from jsonschema import Draft202012Validator, FormatChecker
-
-        cache_key = (schema.name, key)
-        validator = self._validators.get(cache_key)
-        if validator is None:
-            validator = Draft202012Validator(node, format_checker=FormatChecker())
-            self._validators[cache_key] = validator
-        return validator
-
-    @staticmethod
-    def _subschema(schema: SchemaSpec, path: str) -> dict[str, Any]:
-        node: dict[str, Any] = schema.schema
-        for key in path.split("."):
-            node = (node.get("properties") or {}).get(key) or {}
-        return node
 
     def route(
         self, schema: SchemaSpec, values: list[FieldValue], wanted: list[str] | None
@@ -133,10 +116,8 @@ class CascadeReader(Reader):
             elif cand.confidence < threshold:
                 routed[f.path] = f"confidence {cand.confidence:.2f} < {threshold}"
             else:
-                node = self._subschema(schema, f.path)
-                if node.get("type") != "array" and not self._validator(
-                    schema, node, f.path
-                ).is_valid(cand.value):
+                node = schema_node(schema.schema, field_keys(f.path))
+                if node.get("type") != "array" and not validator(node).is_valid(cand.value):
                     routed[f.path] = f"invalid value {cand.value!r}"
         for arr in schema.arrays:
             if wanted is not None and not any(
@@ -151,15 +132,15 @@ class CascadeReader(Reader):
             if not rows:
                 routed[arr.path] = "missing"
                 continue
-            items_node = self._subschema(schema, arr.path).get("items") or {}
-            validator = self._validator(schema, items_node, arr.path + "/*")
+            items_node = schema_node(schema.schema, field_keys(arr.path)).get("items") or {}
+            item_validator = validator(items_node)
             for row in rows.values():
                 record = {name: v.value for name, v in row.items()}
                 low = min(v.confidence for v in row.values())
                 if low < threshold:
                     routed[arr.path] = f"item confidence {low:.2f} < {threshold}"
                     break
-                if not validator.is_valid(record):
+                if not item_validator.is_valid(record):
                     routed[arr.path] = f"invalid item {record!r}"
                     break
         return routed

@@ -13,10 +13,7 @@ import logging
 import re
 
 from docvlm.datamodel import FieldValue, Line
-from docvlm.extraction.context import DocContext
-from docvlm.extraction.items import read_array
-from docvlm.extraction.labels import FieldLabels, labels_for, match_label
-from docvlm.extraction.normalize import (
+from docvlm.normalize import (
     find_currency,
     find_dates,
     fold,
@@ -24,9 +21,12 @@ from docvlm.extraction.normalize import (
     parse_amount,
     parse_date,
 )
-from docvlm.extraction.parties import read_party
-from docvlm.extraction.schema import FieldSpec, SchemaSpec
 from docvlm.read.base import DocumentContent, Reader, ReadResult
+from docvlm.read.rules.context import DocContext
+from docvlm.read.rules.items import read_array
+from docvlm.read.rules.labels import FieldLabels, labels_for, match_label
+from docvlm.read.rules.parties import read_party
+from docvlm.schema import FieldSpec, SchemaSpec
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,11 @@ def get_renderer(src: SourceDoc, options: RenderOptions | None = None) -> Render
     if src.mime == "application/pdf":
         from docvlm.render.pdf import Pdf2ImageRenderer, PyMuPdfRenderer
 
-        return Pdf2ImageRenderer(options) if options.backend == "pdf2image" else PyMuPdfRenderer(options)
+        return (
+            Pdf2ImageRenderer(options)
+            if options.backend == "pdf2image"
+            else PyMuPdfRenderer(options)
+        )
     if src.mime.startswith("image/"):
         from docvlm.render.image import ImageRenderer
 

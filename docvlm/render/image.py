@@ -51,7 +51,9 @@ class ImageRenderer(Renderer):
         try:
             img.seek(index)
             if img.mode in ("I;16", "I;16B", "I", "F"):
-                frame = ImageOps.autocontrast(img.convert("I").point(lambda v: v / 256).convert("L"))
+                frame = ImageOps.autocontrast(
+                    img.convert("I").point(lambda v: v / 256).convert("L")
+                )
             else:
                 frame = img.copy()
             if frame.width * frame.height > self.options.max_pixels:
@@ -66,7 +68,9 @@ class ImageRenderer(Renderer):
             frame = frame.convert("RGB")
             frame.load()
         except (OSError, ValueError, SyntaxError) as exc:
-            raise InputError(f"{src.path}: image data damaged at frame {index + 1} ({exc})") from exc
+            raise InputError(
+                f"{src.path}: image data damaged at frame {index + 1} ({exc})"
+            ) from exc
         if index == 0:
             # EXIF orientation from phone photos
             frame = ImageOps.exif_transpose(frame)

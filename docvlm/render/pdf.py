@@ -116,7 +116,9 @@ class PyMuPdfRenderer(Renderer):
     def render_page(self, src: SourceDoc, number: int, dpi: int | None = None) -> Image.Image:
         doc = open_pdf(src)
         try:
-            return self._render_image(src, doc.load_page(number - 1), number, dpi or self.options.dpi)
+            return self._render_image(
+                src, doc.load_page(number - 1), number, dpi or self.options.dpi
+            )
         finally:
             doc.close()
 

@@ -9,8 +9,15 @@ from typing import Any
 
 from docvlm.errors import ReaderError, VlmAnswerError, VlmEngineError, VlmRequestError
 
-__all__ = ["Completion", "Conversation", "EngineStats", "VlmAnswerError", "VlmEngine",
-           "VlmEngineError", "VlmRequestError"]
+__all__ = [
+    "Completion",
+    "Conversation",
+    "EngineStats",
+    "VlmAnswerError",
+    "VlmEngine",
+    "VlmEngineError",
+    "VlmRequestError",
+]
 
 # A chat conversation in a neutral form that both engines translate:
 #   [{"role": "user", "content": [{"type": "image", "image": PIL.Image},
@@ -59,6 +66,8 @@ class VlmEngine(ABC):
     constrained: bool = False
     #: Whether crops should be padded to a square (processors that centre-crop lose the rest).
     pad_to_square: bool = False
+    #: Confidence of a value when the engine reports no token probabilities for it.
+    default_confidence: float = 0.5
 
     def __init__(self) -> None:
         self.stats = EngineStats()

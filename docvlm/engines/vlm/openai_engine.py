@@ -117,6 +117,10 @@ class OpenAIEngine(VlmEngine):
 
     name = "openai"
     preferred_edge = 1024
+    #: Confidence given to a server's value when no token probabilities come back: high
+    #: enough that a cascade keeps it (default ``min_confidence`` 0.6), below a text-layer
+    #: read (1.0).
+    default_confidence = 0.8
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     max_retry_after_s: float = 120.0

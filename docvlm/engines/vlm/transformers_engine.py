@@ -2,7 +2,7 @@
 
 Any model that ``AutoProcessor`` + ``AutoModelForImageTextToText`` load and whose processor has
 a chat template works (SmolVLM/Idefics3, LLaVA, Qwen2-VL, ...). The model is loaded once per
-process and reused (:func:`get_engine` caches by model, device and dtype); conversations are
+process and reused (the reader, and so the Pipeline, holds the loaded engine); conversations are
 batched into one ``generate`` call per :attr:`TransformersEngine.batch_size`; every answer is
 decoded under a JSON Schema with llguidance (see :mod:`docvlm.engines.vlm.constrained`).
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
 logger = logging.getLogger(__name__)
-
-_CACHE: dict[tuple[str, str, str], TransformersEngine] = {}
-_CACHE_LOCK = threading.Lock()
-_TRUE = ("1", "true", "yes", "on")
 
 
 def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
@@ -57,31 +52,6 @@ def resolve_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]
         else:
             dtype = "float32"
     return device, dtype
-
-
-def get_engine(model: str, device: str = "auto", dtype: str = "auto") -> TransformersEngine:
-    """The loaded engine for ``model`` on ``device``/``dtype``, loading it on first use.
-
-    Args:
-        model: A local checkpoint directory or a Hugging Face hub id.
-        device: "auto", "cpu" or "cuda".
-        dtype: "auto", "float32", "bfloat16" or "float16".
-    """
-    device, dtype = resolve_device(device, dtype)
-    key = (model, device, dtype)
-    with _CACHE_LOCK:
-        engine = _CACHE.get(key)
-        if engine is None:
-            engine = TransformersEngine(model, device, dtype)
-            engine.load()
-            _CACHE[key] = engine
-        return engine
-
-
-def clear_cache() -> None:
-    """Drop the cached models (tests, or to free GPU memory)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
 
 
 def _image_edge(image_processor: Any) -> int | None:
@@ -135,6 +105,14 @@ class TransformersEngine(VlmEngine):
         self._templater: Any = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_device(
+        cls, model: str, device: str = "auto", dtype: str = "auto"
+    ) -> TransformersEngine:
+        """An (unloaded) engine for ``model`` with ``device``/``dtype`` resolved ("auto")."""
+        device, dtype = resolve_device(device, dtype)
+        return cls(model, device, dtype)
+
     def load(self) -> None:
         """Load processor and model, prepare the grammar tokenizer.
 
@@ -149,8 +127,9 @@ class TransformersEngine(VlmEngine):
         source = self.model_id
         kwargs: dict[str, Any] = {}
         if not Path(source).expanduser().is_dir():
-            allow = os.environ.get("DOCVLM_ALLOW_DOWNLOAD", "").lower() in _TRUE
-            kwargs["local_files_only"] = not allow
+            from docvlm.settings import get_settings
+
+            kwargs["local_files_only"] = not get_settings().allow_download
         else:
             source = str(Path(source).expanduser())
         torch_dtype = getattr(torch, self.dtype)

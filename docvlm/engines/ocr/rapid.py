@@ -1,0 +1,314 @@
+"""PP-OCR (ONNX weights shipped in the ``rapidocr`` wheel) run with onnxruntime.
+
+RapidOCR's models are used stage by stage rather than through its one-call pipeline, so that
+each stage reads the page at the scale that suits it:
+
+- **detection** runs on a copy of the page scaled to fit ``max_det_side`` (and at least
+  ``min_det_side`` on its short side);
+- **recognition** reads each text line cropped from the *full-resolution* page and brought to
+  the recogniser's input height with an area filter (the plain pipeline crops from the
+  downscaled copy and lets the recogniser alias big crops down);
+- lines read with low confidence are read again from a tighter crop (tightly spaced receipt
+  lines often bleed into the detector's expanded box), keeping the better reading;
+- decoding keeps a rare accented letter only when the model is sure of its accent: noisy scans
+  of plain-Latin text otherwise come out as ``SÉLANGOR`` or ``Śhah``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from docvlm.datamodel import Word
+from docvlm.engines.ocr.base import OcrEngine
+from docvlm.errors import OcrError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class RapidOcrEngine(OcrEngine):
+    """Detection + recognition with RapidOCR's packaged PP-OCR models (offline)."""
+
+    #: longest side of the image the text detector sees (larger pages are scaled down)
+    max_det_side: int = 2000
+    #: shortest side of the image the text detector sees (smaller pages are scaled up)
+    min_det_side: int = 736
+    #: lines read with a lower confidence are read again from a tighter crop
+    retry_below: float = 0.9
+    #: the tighter crop keeps this share of the detected box's height
+    retry_shrink: float = 0.8
+    #: an accented letter below this probability is read as its base letter
+    min_accent_prob: float = 0.8
+    #: crops are widened on both ends by this share of the line height (faint first letters)
+    pad_x: float = 0.0
+    #: words of one detected line closer than this × their height stay one segment
+    join_gap: float = 2.0
+    #: recognition batch size (lines of similar width are batched together)
+    batch_size: int = 8
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._engine is None:
+            try:
+                from rapidocr import RapidOCR
+
+                engine = RapidOCR(
+                    params={
+                        "Global.log_level": "warning",
+                        "Global.text_score": self.options.min_score,
+                    }
+                )
+                engine._load_det_model()
+                engine._load_cls_model()
+                engine._load_rec_model()
+            except Exception as exc:
+                raise OcrError(f"could not load the RapidOCR models ({exc})") from exc
+            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+            self._engine = engine
+        return self._engine
+
+    def recognize(self, image: np.ndarray) -> list[Word]:
+        if image.ndim != 3 or image.shape[0] < 4 or image.shape[1] < 4:
+            return []
+        with self._lock:
+            engine = self._load()
+            try:
+                return self._recognize(engine, image)
+            except OcrError:
+                raise
+            except Exception as exc:
+                raise OcrError(f"OCR failed ({exc})") from exc
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _recognize(self, engine: Any, image: np.ndarray) -> list[Word]:
+        import numpy as np
+
+        if image.shape[2] == 4:
+            image = image[:, :, :3]
+        image = np.ascontiguousarray(image)
+        boxes = self._detect(engine, image)
+        if not boxes:
+            return []
+        if self.pad_x:
+            boxes = [_widen(box, self.pad_x) for box in boxes]
+        crops = [self._crop(image, box) for box in boxes]
+        if engine.use_cls:
+            crops = engine.text_cls(crops).img_list
+        readings = self._read(engine, crops)
+        weak = [i for i, reading in enumerate(readings) if reading.score < self.retry_below]
+        if weak:
+            tight_boxes = {i: _shrink(boxes[i], self.retry_shrink) for i in weak}
+            tight = [self._crop(image, tight_boxes[i]) for i in weak]
+            if engine.use_cls:
+                tight = engine.text_cls(tight).img_list
+            for i, again in zip(weak, self._read(engine, tight), strict=True):
+                if again.score > readings[i].score:
+                    readings[i] = again
+        words: list[Word] = []
+        for box, reading in zip(boxes, readings, strict=True):
+            if not reading.text.strip() or reading.score < self.options.min_score:
+                continue
+            words.extend(self._words(box, reading))
+        return words
+
+    def _detect(self, engine: Any, image: np.ndarray) -> list[np.ndarray]:
+        """Text-line quadrilaterals in the image's own pixels."""
+        import cv2
+        import numpy as np
+
+        h, w = image.shape[:2]
+        scale = 1.0
+        if max(h, w) > self.max_det_side:
+            scale = self.max_det_side / max(h, w)
+        if min(h, w) * scale < self.min_det_side:
+            scale = min(self.min_det_side / min(h, w), 4.0)
+        dw = max(32, int(round(w * scale / 32) * 32))
+        dh = max(32, int(round(h * scale / 32) * 32))
+        small = image
+        if (dw, dh) != (w, h):
+            interp = cv2.INTER_AREA if dw < w else cv2.INTER_CUBIC
+            small = cv2.resize(image, (dw, dh), interpolation=interp)
+        out = engine.text_det(small)
+        if out.boxes is None or len(out.boxes) == 0:
+            return []
+        boxes = np.asarray(out.boxes, dtype=np.float32).copy()
+        boxes[:, :, 0] *= w / dw
+        boxes[:, :, 1] *= h / dh
+        return list(boxes)
+
+    def _crop(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The line under ``box``, straightened, at the recogniser's input height."""
+        import cv2
+        import numpy as np
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
+        h, w = image.shape[:2]
+        box = box.copy()
+        box[:, 0] = np.clip(box[:, 0], 0, w - 1)
+        box[:, 1] = np.clip(box[:, 1], 0, h - 1)
+        crop = get_rotate_crop_image(image, box)
+        target = self._engine.text_rec.rec_image_shape[1]
+        ch, cw = crop.shape[:2]
+        if ch < 2 or cw < 2:
+            return np.zeros((target, target, 3), dtype=np.uint8)
+        if ch != target:
+            f = target / ch
+            interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+            crop = cv2.resize(crop, (max(1, int(round(cw * f))), target), interpolation=interp)
+        return crop
+
+    def _read(self, engine: Any, crops: list[np.ndarray]) -> list[_Reading]:
+        """The text of each crop (CTC greedy decoding), with where each character was read."""
+        import numpy as np
+
+        rec = engine.text_rec
+        chars: list[str] = rec.postprocess_op.character
+        _, img_h, img_w = rec.rec_image_shape[:3]
+        ratios = [c.shape[1] / max(c.shape[0], 1) for c in crops]
+        order = [int(i) for i in np.argsort(ratios, kind="stable")]
+        # batches of similar widths: a short line padded to a long one's width reads worse
+        batches: list[list[int]] = []
+        for i in order:
+            if (
+                batches
+                and len(batches[-1]) < self.batch_size
+                and ratios[i] <= 1.3 * ratios[batches[-1][0]] + 1
+            ):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        out: list[_Reading] = [_Reading([], 0.0, 1)] * len(crops)
+        for idx in batches:
+            widest = max([img_w / img_h] + [ratios[i] for i in idx])
+            batch = np.concatenate(
+                [rec.resize_norm_img(crops[i], widest)[None] for i in idx]
+            ).astype(np.float32)
+            probs = rec.session(batch)
+            steps = probs.shape[1]
+            for k, i in enumerate(idx):
+                # the time steps that cover the crop itself (the rest is padding)
+                used = min(
+                    steps, max(1, math.ceil(img_h * ratios[i] / (int(img_h * widest) / steps)))
+                )
+                out[i] = self._decode(probs[k], chars, used)
+        return out
+
+    def _decode(self, probs: np.ndarray, chars: list[str], used: int) -> _Reading:
+        best = probs.argmax(axis=1).tolist()
+        spans: list[tuple[str, int, int, float]] = []  # char, first step, last step, probability
+        prev = -1
+        for t, a in enumerate(best):
+            if a == prev and spans and 0 < a < len(chars):
+                c, start, _, p = spans[-1]
+                spans[-1] = (c, start, t, max(p, float(probs[t, a])))
+            elif 0 < a < len(chars):
+                c, p = chars[a], float(probs[t, a])
+                if not c.isascii() and p < self.min_accent_prob:
+                    c = _unaccent(c)
+                spans.append((c, t, t, p))
+            prev = a
+        if not spans:
+            return _Reading([], 0.0, used)
+        score = sum(sp[3] for sp in spans) / len(spans)
+        return _Reading(spans, score, used)
+
+    def _words(self, box: np.ndarray, reading: _Reading) -> list[Word]:
+        """One Word per space-separated word, its box cut from the line's box by where the
+        recogniser read its characters."""
+        groups: list[list[tuple[str, int, int, float]]] = [[]]
+        for span in reading.spans:
+            if span[0].isspace():
+                if groups[-1]:
+                    groups.append([])
+            else:
+                groups[-1].append(span)
+        groups = [g for g in groups if g]
+        if not groups:
+            return []
+        top, bottom = box[1] - box[0], box[2] - box[3]
+        words: list[Word] = []
+        for n, group in enumerate(groups):
+            text = unicodedata.normalize("NFKC", "".join(sp[0] for sp in group)).strip()
+            if not text:
+                continue
+            # a character is read around its steps; extend half a step each side, and to the
+            # line's ends for the first and last word (the detector's box is the better edge)
+            f0 = 0.0 if n == 0 else max(group[0][1] - 0.5, 0) / reading.used
+            f1 = 1.0 if n == len(groups) - 1 else min((group[-1][2] + 1.5) / reading.used, 1.0)
+            pts = [box[0] + top * f0, box[0] + top * f1, box[3] + bottom * f1, box[3] + bottom * f0]
+            xs = [float(p[0]) for p in pts]
+            ys = [float(p[1]) for p in pts]
+            conf = sum(sp[3] for sp in group) / len(group)
+            words.append(
+                Word(text=text, bbox=(min(xs), min(ys), max(xs), max(ys)), conf=conf, origin="ocr")
+            )
+        # The detector put these words in one box: a letter-spaced heading ('T H R E E  S T O
+        # O G E S') keeps together unless the gap is a real column gap.
+        for k in range(1, len(words)):
+            prev, cur = words[k - 1], words[k]
+            height = min(prev.bbox[3] - prev.bbox[1], cur.bbox[3] - cur.bbox[1])
+            if cur.bbox[0] - prev.bbox[2] < self.join_gap * height:
+                x1 = max(prev.bbox[2], cur.bbox[0] - 0.4 * height)
+                words[k - 1] = prev.model_copy(
+                    update={"bbox": (prev.bbox[0], prev.bbox[1], x1, prev.bbox[3])}
+                )
+        return words
+
+
+@dataclass
+class _Reading:
+    """A recognised line: characters with the time steps they were read at."""
+
+    spans: list[tuple[str, int, int, float]]
+    score: float
+    used: int  # time steps covering the crop
+
+    @property
+    def text(self) -> str:
+        return "".join(sp[0] for sp in self.spans)
+
+
+def _unaccent(c: str) -> str:
+    """The base letter of an accented Latin letter ('É' → 'E'); other characters unchanged."""
+    base = unicodedata.normalize("NFKD", c)[0]
+    return base if base != c and base.isascii() and base.isalpha() else c
+
+
+def _shrink(box: np.ndarray, keep: float) -> np.ndarray:
+    """``box`` with its height (the side from its top edge to its bottom edge) scaled by ``keep``."""
+    box = box.copy()
+    top = (box[0] + box[1]) / 2
+    bottom = (box[3] + box[2]) / 2
+    step = (bottom - top) * (1 - keep) / 2
+    box[0] += step
+    box[1] += step
+    box[2] -= step
+    box[3] -= step
+    return box
+
+
+def _widen(box: np.ndarray, pad: float) -> np.ndarray:
+    """``box`` lengthened along its text direction by ``pad`` × its height at each end."""
+    import numpy as np
+
+    box = box.copy()
+    height = float(np.linalg.norm(box[3] - box[0]))
+    direction = box[1] - box[0]
+    direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
+    box[0] -= direction * pad * height
+    box[3] -= direction * pad * height
+    box[1] += direction * pad * height
+    box[2] += direction * pad * height
+    return box

@@ -1,0 +1,56 @@
+"""Unattended runs: exactly-once processing by content, incremental partitioned outputs.
+
+A run of a :class:`~docvlm.ops.definition.PipelineConfig` goes through the same steps whatever
+orchestrates it (the Prefect flows in :mod:`docvlm.flows.pipeline`, or the plain loop
+:func:`run_local`):
+
+1. :func:`reconcile` the output folder with the ledger (crash recovery);
+2. :func:`plan_run`: discover the sources and keep the documents the ledger has not settled;
+3. per batch: :func:`start_batch` (count an attempt), :func:`process_one` per document
+   (retried on failure), :func:`commit_batch` (write the Parquet part, then one ledger
+   transaction that names it);
+4. :func:`finish_run`: run summary JSON, consolidated CSV, ledger run row.
+
+Outputs: ``OUT/<table>/run_date=YYYY-MM-DD/part-<run_id>-<seq>.parquet`` for every table of
+the contract (``<schema>``, ``<schema>__<array>``, ``provenance``, ``errors``);
+:func:`read_table` returns one table consolidated over all committed parts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from docvlm.ops.definition import PipelineConfig
+from docvlm.ops.ledger import OutputLock
+
+if TYPE_CHECKING:
+    pass
+
+from docvlm.ops.commit import commit_batch, finish_run
+from docvlm.ops.models import RunSummary
+from docvlm.ops.plan import new_run_id, plan_run, reconcile, start_batch
+from docvlm.ops.process import process_with_retries
+
+logger = logging.getLogger(__name__)
+
+
+def run_local(
+    config: PipelineConfig,
+    inputs: Sequence[str] | None = None,
+    reprocess: bool = False,
+    retry_parked: bool = False,
+) -> RunSummary:
+    """Run the pipeline once in this process, without Prefect (same ledger semantics)."""
+    run_id = new_run_id()
+    with OutputLock(config.out_dir, config.run.lock_timeout_s):
+        recovered = reconcile(config)
+        plan = plan_run(config, run_id, inputs, reprocess, retry_parked)
+        plan.recovered = recovered
+        reports = []
+        for seq, batch in enumerate(plan.batches(config.run.batch_size)):
+            todo, outcomes = start_batch(config, plan, batch)
+            outcomes += [process_with_retries(src, config, n) for src, n in todo]
+            reports.append(commit_batch(config, plan, seq, outcomes))
+        return finish_run(config, plan, reports)

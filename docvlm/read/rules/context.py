@@ -1,0 +1,123 @@
+"""A document's text laid out for reading: lines, rows and document-wide conventions."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+from docvlm.datamodel import FieldValue, Line, Page
+from docvlm.lines import group_rows
+from docvlm.normalize import find_currency
+
+
+@dataclass
+class Row:
+    """Segments sharing a visual line on one page."""
+
+    page: int
+    index: int
+    lines: list[Line]
+
+    @property
+    def top(self) -> float:
+        return min(ln.bbox[1] for ln in self.lines)
+
+    @property
+    def bottom(self) -> float:
+        return max(ln.bbox[3] for ln in self.lines)
+
+
+@dataclass
+class DocContext:
+    """Lines of every page grouped in rows, plus conventions guessed from the whole text."""
+
+    pages: list[Page]
+    rows: list[Row] = field(default_factory=list)
+    row_of: dict[int, Row] = field(default_factory=dict)  # id(line) -> row
+    line_height: float = 12.0
+    dayfirst: bool = True
+    decimal_comma: bool | None = None
+    currency: str | None = None
+
+    @classmethod
+    def build(cls, pages: list[Page]) -> DocContext:
+        ctx = cls(pages=pages)
+        heights = []
+        for page in pages:
+            for i, group in enumerate(group_rows(page.lines)):
+                row = Row(page=page.number, index=i, lines=group)
+                ctx.rows.append(row)
+                for ln in group:
+                    ctx.row_of[id(ln)] = row
+                    heights.append(ln.bbox[3] - ln.bbox[1])
+        if heights:
+            ctx.line_height = statistics.median(heights)
+        text = "\n".join(ln.text for ln in ctx.lines)
+        ctx.currency = find_currency(text)
+        commas = len(re.findall(r"\d,\d{2}(?!\d)", text))
+        points = len(re.findall(r"\d\.\d{2}(?!\d)", text))
+        if commas or points:
+            ctx.decimal_comma = commas > points
+        us = ctx.currency == "USD" and not ctx.decimal_comma
+        month_first = re.search(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}", text)
+        day_first = re.search(r"(?<!\d)(1[3-9]|2\d|3[01])[/.](0?[1-9]|1[0-2])[/.]\d{2,4}", text)
+        ctx.dayfirst = not ((us or month_first) and not day_first)
+        return ctx
+
+    @property
+    def lines(self) -> list[Line]:
+        return [ln for row in self.rows for ln in row.lines]
+
+    def row(self, line: Line) -> Row:
+        return self.row_of[id(line)]
+
+    def right_of(self, line: Line) -> list[Line]:
+        """Segments to the right of ``line`` on its row, nearest first."""
+        return [ln for ln in self.row(line).lines if ln.bbox[0] >= line.bbox[2] - 2]
+
+    def below(self, line: Line, max_rows: int = 1, max_gap: float = 2.5) -> list[Line]:
+        """Segments under ``line`` that overlap it horizontally, row by row."""
+        row = self.row(line)
+        out: list[Line] = []
+        bottom = line.bbox[3]
+        taken = 0
+        for other in self.rows:
+            if other.page != row.page or other.top <= line.bbox[1] + 1 or other is row:
+                continue
+            if other.top - bottom > max_gap * self.line_height:
+                break
+            hits = [ln for ln in other.lines if _h_overlap(ln, line) > 0]
+            if hits:
+                out.extend(hits)
+                bottom = max(ln.bbox[3] for ln in hits)
+                taken += 1
+                if taken >= max_rows:
+                    break
+        return out
+
+
+def _h_overlap(a: Line, b: Line) -> float:
+    return min(a.bbox[2], b.bbox[2]) - max(a.bbox[0], b.bbox[0])
+
+
+def value_from_lines(
+    path: str, value: object, lines: list[Line], reader: str, conf: float, sep: str = " "
+) -> FieldValue:
+    """A FieldValue whose provenance is ``lines``: their union box, the first line's page and
+    region, the weakest line's OCR confidence scaled by ``conf``."""
+    return FieldValue(
+        path=path,
+        value=value,
+        raw=sep.join(ln.text for ln in lines),
+        page=lines[0].page,
+        bbox=(
+            min(ln.bbox[0] for ln in lines),
+            min(ln.bbox[1] for ln in lines),
+            max(ln.bbox[2] for ln in lines),
+            max(ln.bbox[3] for ln in lines),
+        ),
+        region_class=lines[0].region_class,
+        reader=reader,
+        confidence=round(conf * min(ln.conf for ln in lines), 4),
+    )
