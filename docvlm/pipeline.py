@@ -78,7 +78,12 @@ class Pipeline:
 
             self.ocr = get_ocr_engine(self.options.ocr)
         self.reader = reader or get_reader(self.options.reader)
-        self.reader.ensure_ready()
+        try:
+            self.reader.ensure_ready()
+        except ConfigError:
+            raise
+        except DocvlmError as exc:  # a model that cannot be loaded is a configuration error
+            raise ConfigError(f"reader {self.options.reader.kind!r} cannot be used: {exc}") from exc
 
     def close(self) -> None:
         """Release the reader's connections (HTTP clients); models are freed with the object."""

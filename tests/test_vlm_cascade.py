@@ -153,9 +153,9 @@ def test_route_low_confidence_invalid_and_arrays():
 
 
 def test_vlm_kind_selection(monkeypatch):
-    assert vlm_kind(ReaderOptions(base_url="http://h/v1", model="m")) == "openai"
-    assert vlm_kind(ReaderOptions(model="/models/smolvlm")) == "transformers"
+    assert vlm_kind(ReaderOptions(kind="cascade", base_url="http://h/v1", model="m")) == "openai"
+    assert vlm_kind(ReaderOptions(kind="cascade", model="/models/smolvlm")) == "transformers"
     with pytest.raises(ConfigError, match="--model"):
-        vlm_kind(ReaderOptions())
+        vlm_kind(ReaderOptions(kind="cascade"))
     monkeypatch.setenv("OPENAI_BASE_URL", "http://h/v1")
-    assert vlm_kind(ReaderOptions()) == "openai"
+    assert vlm_kind(ReaderOptions(kind="cascade")) == "openai"

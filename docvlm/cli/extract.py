@@ -16,7 +16,14 @@ def options_from_args(args: argparse.Namespace):
     if getattr(args, "config", None):
         import yaml
 
-        loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        from docvlm.errors import ConfigError
+
+        try:
+            loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{args.config}: cannot read options: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{args.config}: options must be a mapping of sections")
         for key, value in loaded.items():
             data[key] = value
     if args.dpi:
@@ -31,7 +38,6 @@ def options_from_args(args: argparse.Namespace):
         data["detect"]["model_path"] = args.detector_model
     if args.device:
         data["detect"]["device"] = args.device
-        data["reader"]["device"] = args.device
     if args.reader:
         data["reader"]["kind"] = args.reader
     for key in ("model", "base_url", "api_key"):
@@ -42,6 +48,8 @@ def options_from_args(args: argparse.Namespace):
     configured_vlm = data["reader"].get("model") or data["reader"].get("base_url")
     if configured_vlm and not args.reader and "kind" not in data["reader"]:
         data["reader"]["kind"] = "cascade"  # a configured VLM defaults to the cascade
+    if args.device and data["reader"].get("kind") in ("transformers", "cascade"):
+        data["reader"]["device"] = args.device
     return PipelineOptions.model_validate(data)
 
 

@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--schema", required=True, help="JSON Schema file")
     ex.add_argument("--out", help="output folder for Parquet/CSV tables")
     ex.add_argument("--config", help="YAML with render/detect/ocr/reader/output options")
-    ex.add_argument("--reader", help="ocr (default), transformers, openai, cascade")
+    ex.add_argument(
+        "--reader",
+        choices=["ocr", "transformers", "openai", "cascade"],
+        help="ocr (default), transformers, openai, cascade",
+    )
     ex.add_argument("--model", help="VLM checkpoint path / hub id, or served model name")
     ex.add_argument("--base-url", dest="base_url", help="OpenAI-compatible server URL")
     ex.add_argument("--api-key", dest="api_key", help="API key (default: $OPENAI_API_KEY)")
@@ -86,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError
 
         if isinstance(exc, ValidationError):
-            print(f"docvlm: error: invalid options: {exc}", file=sys.stderr)
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(options)'}: {e['msg']}" for e in exc.errors()
+            )
+            print(f"docvlm: error: invalid options: {problems}", file=sys.stderr)
             return Exit.USAGE
         logger.debug("internal error", exc_info=True)
         print(f"docvlm: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)

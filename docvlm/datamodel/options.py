@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Options(BaseModel):
@@ -38,21 +38,55 @@ class OcrOptions(_Options):
     min_score: float = 0.5
 
 
+#: Reader kinds and the options each one takes (besides ``kind``).
+_VLM_COMMON = frozenset({"model", "max_new_tokens", "reask"})
+_LOCAL = frozenset({"device", "dtype"})
+_SERVER = frozenset({"base_url", "api_key", "timeout_s", "max_retries", "concurrency"})
+READER_FIELDS: dict[str, frozenset[str]] = {
+    "ocr": frozenset(),
+    "transformers": _VLM_COMMON | _LOCAL,
+    "openai": _VLM_COMMON | _SERVER,
+    "cascade": _VLM_COMMON | _LOCAL | _SERVER | {"min_confidence"},
+}
+
+
 class ReaderOptions(_Options):
-    kind: str = "ocr"
+    """The reader and its options, checked by ``kind``: a kind takes only its own options,
+    so ``{kind: ocr, base_url: ...}`` is an error when the options load, not a silent no-op.
+
+    Kinds: ``ocr`` (embedded, no options), ``transformers`` (a local checkpoint: ``model``,
+    ``device``, ``dtype``), ``openai`` (a server: ``base_url``, ``api_key``, ``timeout_s``,
+    ``max_retries``, ``concurrency``, ``model``), ``cascade`` (OCR first, then either VLM:
+    all of these plus ``min_confidence``); the VLM kinds also take ``max_new_tokens``, ``reask``.
+    """
+
+    kind: Literal["ocr", "transformers", "openai", "cascade"] = "ocr"
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = Field(default=None, repr=False)
-    max_new_tokens: int = 512
-    timeout_s: float = 60.0
-    max_retries: int = 3
-    concurrency: int = 4
-    reask: int = 2
+    max_new_tokens: int = Field(default=512, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0, description="overall deadline of one request")
+    max_retries: int = Field(default=3, ge=0)
+    concurrency: int = Field(default=4, ge=1)
+    reask: int = Field(default=2, ge=0)
     min_confidence: float = Field(
-        default=0.6, description="cascade: fields below this confidence go to the VLM"
+        default=0.6, ge=0, le=1, description="cascade: fields below this confidence go to the VLM"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    @model_validator(mode="after")
+    def _options_of_kind(self) -> ReaderOptions:
+        allowed = READER_FIELDS[self.kind]
+        foreign = sorted(self.model_fields_set - allowed - {"kind"})
+        if foreign:
+            owners = {
+                name: [k for k, fields in READER_FIELDS.items() if name in fields]
+                for name in foreign
+            }
+            detail = "; ".join(f"{n!r} belongs to {', '.join(o)}" for n, o in owners.items())
+            raise ValueError(f"reader kind {self.kind!r} takes no {', '.join(foreign)} ({detail})")
+        return self
 
 
 class OutputOptions(_Options):

@@ -63,7 +63,13 @@ def run_pipeline(
     reprocess: bool = False,
     retry_parked: bool = False,
 ) -> RunSummary:
-    """Run a pipeline once: as a Prefect flow (one task per document) or in plain Python."""
+    """Run a pipeline once: as a Prefect flow (one task per document) or in plain Python.
+
+    The pipeline is built first, in this process: a configuration error (unknown kind,
+    missing model or server, bad schema) raises ConfigError before the ledger or the
+    outputs are touched.
+    """
+    process.pipeline_for(config)
     if orchestrator == "local":
         return runner.run_local(config, inputs, reprocess, retry_parked)
     if orchestrator != "prefect":

@@ -152,9 +152,12 @@ def serve_pipelines(
     from prefect import serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from docvlm.ops.process import pipeline_for
     from docvlm.ops.watch import FolderWatcher
 
     loaded = load_all(targets)
+    for _, cfg in loaded:  # configuration errors before any server or schedule starts
+        pipeline_for(cfg)
     given = PREFECT_API_URL.value()
     server = contextlib.nullcontext(str(given)) if given else local_prefect_server()
     with server as url, temporary_settings(updates={PREFECT_API_URL: url}):

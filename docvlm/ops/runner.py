@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 from docvlm.ops.commit import commit_batch, finish_run
 from docvlm.ops.models import RunSummary
 from docvlm.ops.plan import new_run_id, plan_run, reconcile, start_batch
-from docvlm.ops.process import process_with_retries
+from docvlm.ops.process import pipeline_for, process_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,12 @@ def run_local(
     reprocess: bool = False,
     retry_parked: bool = False,
 ) -> RunSummary:
-    """Run the pipeline once in this process, without Prefect (same ledger semantics)."""
+    """Run the pipeline once in this process, without Prefect (same ledger semantics).
+
+    The Pipeline is built before the output folder is locked or the ledger opened, so a
+    configuration error leaves both untouched.
+    """
+    pipeline_for(config)
     run_id = new_run_id()
     with OutputLock(config.out_dir, config.run.lock_timeout_s):
         recovered = reconcile(config)
