@@ -232,6 +232,37 @@ class Pipeline:
         return result
 
 
+class _LazyTables(dict):
+    """Output tables read from ``extract``'s Parquet files on first access."""
+
+    def __init__(self, out_dir: Path, names: list[str]) -> None:
+        super().__init__()
+        self._out = out_dir
+        self._names = names
+
+    def __missing__(self, name: str) -> pd.DataFrame:
+        import pandas as pd
+
+        if name not in self._names:
+            raise KeyError(name)
+        path = self._out / f"{name}.parquet"
+        df = pd.read_parquet(path) if path.exists() else pd.read_csv(path.with_suffix(".csv"))
+        self[name] = df
+        return df
+
+    def keys(self):  # type: ignore[override]
+        return list(self._names)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+
 @dataclass
 class ExtractResult:
     """What a run produced: per-document results, the output tables and the written files."""
@@ -240,6 +271,7 @@ class ExtractResult:
     results: list[DocumentResult]
     tables: dict[str, pd.DataFrame]
     written: list[Path] = field(default_factory=list)
+    resumed: int = 0  #: documents a previous, interrupted run with the same out_dir finished
 
     @property
     def failed(self) -> list[DocumentResult]:
@@ -250,6 +282,27 @@ class ExtractResult:
         return self.tables[self.schema.name]
 
 
+def _slim(result: DocumentResult) -> DocumentResult:
+    """A result without its record and values (what a long run keeps in memory)."""
+    return result.model_copy(update={"record": {}, "values": []})
+
+
+def _memory_budget(options: PipelineOptions, jobs: int) -> int | None:
+    """Per-worker address-space limit: the option, else 3/4 of RAM shared by the workers;
+    none for local VLMs (CUDA reserves far more address space than it uses)."""
+    if options.reader.kind in ("transformers", "cascade") and options.reader.model:
+        return None
+    if options.limits.max_memory_mb:
+        return options.limits.max_memory_mb
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return max(2048, int(total * 0.75 / jobs / 2**20))
+
+
 def extract(
     inputs: Sequence[str | Path] | str | Path,
     schema: str | Path | SchemaSpec,
@@ -257,8 +310,14 @@ def extract(
     out_dir: str | Path | None = None,
     progress: bool | Callable[[DocumentResult], None] = False,
     reader: Reader | None = None,
+    jobs: int = 0,
+    keep_results: bool = True,
 ) -> ExtractResult:
     """Extract ``schema`` from every input and return (and optionally write) the tables.
+
+    With ``out_dir``, every finished document is journaled at once: a killed run keeps
+    what it finished, and running again with the same ``out_dir`` (same schema and options)
+    processes only the rest. The tables are then consolidated and written atomically.
 
     Args:
         inputs: files, folders (recursive) or glob patterns.
@@ -266,13 +325,23 @@ def extract(
         options: PipelineOptions (or a dict of them).
         out_dir: when given, the tables are written there as Parquet and CSV.
         progress: True for a progress bar, or a callback called after each document.
-        reader: a ready Reader instance to use instead of ``options.reader``.
+        reader: a ready Reader instance to use instead of ``options.reader`` (in-process).
+        jobs: worker processes (each with its own Pipeline; a document that crashes or
+            exhausts its worker, or overruns ``options.limits``, becomes a failure row);
+            0 runs in this process.
+        keep_results: keep every full result (record, values) in ``.results`` and the
+            tables in memory; False keeps slim results and reads the tables back from
+            ``out_dir`` on access (for long runs).
 
     Returns:
         ExtractResult with ``.tables`` (pandas DataFrames by table name) and ``.results``.
+
+    Raises:
+        ConfigError: the options, schema or a model cannot be used (before any document).
     """
     from docvlm.sources import discover
-    from docvlm.tables import build_tables, write_tables
+    from docvlm.staging import Journal, chunks, ordered_results, run_key
+    from docvlm.tables import ChunkedTables, build_tables
 
     if isinstance(options, dict):
         options = PipelineOptions.model_validate(options)
@@ -280,27 +349,77 @@ def extract(
     spec = schema if isinstance(schema, SchemaSpec) else load_schema(schema)
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    pipeline = Pipeline(options, spec, reader=reader)
-    docs = discover(list(inputs))
-    results: list[DocumentResult] = []
-    bar = None
-    if progress is True:
-        from rich.progress import Progress
+    if reader is not None and jobs:
+        raise ConfigError("a ready reader instance runs in this process: use jobs=0")
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ConfigError(f"--out {out_dir}: exists and is not a folder")
+    pipeline = pool = None
+    if jobs:
+        from docvlm.workers import WorkerPool
 
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task("extracting", total=len(docs))
+        pool = WorkerPool(
+            options, spec, jobs, options.limits.max_seconds_per_doc, _memory_budget(options, jobs)
+        )
+        pool.start()  # raises ConfigError when a worker cannot build its Pipeline
+    else:
+        pipeline = Pipeline(options, spec, reader=reader)
+    journal = Journal(out_dir, run_key(spec, options)) if out_dir is not None else None
     try:
-        for src in docs:
-            res = pipeline.process(src)
-            results.append(res)
+        docs = discover(list(inputs))
+        done = journal.done() if journal is not None else set()
+        todo = [d for d in docs if (d.doc_id, d.path) not in done]
+        if done:
+            logger.info(
+                "resuming: %d documents already done, %d to go", len(docs) - len(todo), len(todo)
+            )
+        stream = pool.map(todo) if pool is not None else (pipeline.process(d) for d in todo)
+        kept: list[DocumentResult] = []
+        bar = None
+        if progress is True:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task("extracting", total=len(todo))
+        try:
+            for res in stream:
+                if journal is not None:
+                    journal.add(res)
+                kept.append(res if keep_results or journal is None else _slim(res))
+                if bar is not None:
+                    bar.update(task, advance=1, description=Path(res.source).name[:40])
+                elif callable(progress):
+                    progress(res)
+        finally:
             if bar is not None:
-                bar.update(task, advance=1, description=Path(src.path).name[:40])
-            elif callable(progress):
-                progress(res)
+                bar.stop()
     finally:
-        if bar is not None:
-            bar.stop()
-    tables = build_tables(results, spec)
-    written = write_tables(tables, out_dir, options.output.formats) if out_dir else []
-    return ExtractResult(schema=spec, results=results, tables=tables, written=written)
+        if pool is not None:
+            pool.close()
+        elif pipeline is not None and reader is None:
+            pipeline.close()
+        if journal is not None:
+            journal.close()
+    if journal is None:
+        return ExtractResult(schema=spec, results=kept, tables=build_tables(kept, spec))
+
+    writer = ChunkedTables(out_dir, options.output.formats)
+    results: list[DocumentResult] = []
+    try:
+        wrote = False
+        for chunk in chunks(ordered_results(journal, docs)):
+            writer.write(build_tables(chunk, spec))
+            results.extend(chunk if keep_results else (_slim(r) for r in chunk))
+            wrote = True
+        if not wrote:
+            writer.write(build_tables([], spec))
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    journal.remove()
+    names = list(build_tables([], spec))
+    tables = build_tables(results, spec) if keep_results else _LazyTables(Path(out_dir), names)
+    return ExtractResult(
+        schema=spec, results=results, tables=tables, written=written, resumed=len(docs) - len(todo)
+    )

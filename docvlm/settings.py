@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     allow_download: bool = Field(
         default=False, description="let transformers fetch a model missing from the local cache"
     )
+    threads: int | None = Field(
+        default=None, ge=1, description="threads per ONNX session (default: every core)"
+    )
     log_format: str = Field(default="text", description="'json' for one JSON object per line")
     openai_base_url: str | None = Field(
         default=None, validation_alias="OPENAI_BASE_URL", description="OpenAI-compatible server"
@@ -31,3 +34,11 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings as the environment holds them now."""
     return Settings()
+
+
+def onnx_threads() -> int:
+    """Threads for one ONNX Runtime session: ``DOCVLM_THREADS``, else every core (the
+    ``extract`` worker pool sets it to cores / workers in each worker)."""
+    import os
+
+    return get_settings().threads or os.cpu_count() or 1

@@ -117,6 +117,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        _umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -124,17 +125,106 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def _umask_mode(path: str | Path) -> None:
+    """Give a file made by ``mkstemp`` (always 0600) the mode the umask asks for, like every
+    other file docvlm writes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` as it goes into CSV: lists as JSON text."""
+    flat = df.copy()
+    for col in flat.columns:
+        if flat[col].dtype == object:
+            flat[col] = flat[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+    return flat
+
+
+def arrow_schema(df: pd.DataFrame) -> Any:
+    """The Parquet schema of a contract table, fixed by its pandas dtypes (so chunks written
+    one after another agree even when a chunk has a column that is all null)."""
+    import pyarrow as pa
+
+    kinds = {"string": pa.string(), "Float64": pa.float64(), "Int64": pa.int64(),
+             "boolean": pa.bool_()}  # fmt: skip
+    fields = []
+    for col, dtype in df.dtypes.items():
+        kind = kinds.get(str(dtype))
+        if kind is None:
+            kind = pa.list_(pa.float64()) if col == "bbox" else pa.string()
+        fields.append(pa.field(str(col), kind))
+    return pa.schema(fields)
+
+
 def write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write one table as Parquet or CSV (by suffix), atomically: temp name, then rename."""
     if path.suffix == ".parquet":
         _atomic(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
     else:
-        flat = df.copy()
-        for col in flat.columns:
-            if flat[col].dtype == object:
-                flat[col] = flat[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
+        flat = csv_ready(df)
         _atomic(path, lambda tmp: flat.to_csv(tmp, index=False))
     return path
+
+
+class ChunkedTables:
+    """The contract's tables written chunk by chunk into temporary files, then renamed into
+    place together by :meth:`commit` (memory flat in the number of documents)."""
+
+    def __init__(self, out_dir: str | Path, formats: Iterable[str] = ("parquet", "csv")) -> None:
+        self.out = Path(out_dir)
+        self.formats = list(formats)
+        self._files: dict[tuple[str, str], tuple[str, Any]] = {}  # (table, fmt) -> (tmp, writer)
+
+    def _open(self, name: str, fmt: str, df: pd.DataFrame) -> Any:
+        self.out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.{fmt}.", suffix=".tmp", dir=self.out)
+        os.close(fd)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            writer: Any = pq.ParquetWriter(tmp, arrow_schema(df))
+        else:
+            writer = open(tmp, "w", encoding="utf-8", newline="")
+            csv_ready(df.iloc[0:0]).to_csv(writer, index=False)
+        self._files[(name, fmt)] = (tmp, writer)
+        return writer
+
+    def write(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Append one chunk of every table (the first chunk fixes each table's schema)."""
+        import pyarrow as pa
+
+        for name, df in tables.items():
+            for fmt in self.formats:
+                entry = self._files.get((name, fmt))
+                writer = entry[1] if entry else self._open(name, fmt, df)
+                if fmt == "parquet":
+                    table = pa.Table.from_pandas(df, schema=writer.schema, preserve_index=False)
+                    writer.write_table(table)
+                elif len(df):
+                    csv_ready(df).to_csv(writer, index=False, header=False)
+
+    def commit(self) -> list[Path]:
+        """Close every file, then rename each into place; returns the final paths."""
+        written = []
+        for (name, fmt), (tmp, writer) in self._files.items():
+            writer.close()
+            _umask_mode(tmp)
+            final = self.out / f"{name}.{fmt}"
+            os.replace(tmp, final)
+            written.append(final)
+        self._files = {}
+        return written
+
+    def abort(self) -> None:
+        """Close and delete the temporary files."""
+        for tmp, writer in self._files.values():
+            try:
+                writer.close()
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        self._files = {}
 
 
 def write_tables(

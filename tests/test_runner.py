@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from docvlm.cli import main
 from docvlm.ops.dataset import read_table
 
@@ -161,3 +163,81 @@ def test_document_failed_survives_pickling_to_and_from_workers() -> None:
     )  # fmt: skip
     back = pickle.loads(pickle.dumps(DocumentFailed(res.model_dump_json())))
     assert isinstance(back, DocumentFailed) and back.result == res
+
+
+def _docvlm_processes(marker: str) -> list[str]:
+    """Command lines of live processes whose environment carries ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = (proc / "environ").read_bytes()
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker.encode() in env and (proc / "stat").read_text().split()[2] != "Z":
+            found.append(cmd)
+    return found
+
+
+@pytest.mark.slow
+def test_kill_9_loop_loses_nothing_parks_no_healthy_document_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    """Several kill -9 at random moments of `docvlm run` (each run with its own Prefect
+    server, as on a machine without PREFECT_API_URL), then a clean run."""
+    import random
+
+    from docvlm.sources import inspect_file
+
+    n, kills = 40, 5
+    expected = {}
+    for i in range(n):
+        p = make_pdf(tmp_path / "in" / f"doc_{i:02d}.pdf", i)
+        expected[inspect_file(p).doc_id] = str(p)
+    yaml_path = write_pipeline(tmp_path, "run: {batch_size: 4, max_attempts: 2}\n")
+    ledger = tmp_path / "out" / "_ledger.sqlite"
+    marker = f"DOCVLM_KILL_LOOP={tmp_path.name}"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "DOCVLM_KILL_LOOP": tmp_path.name,
+                "PYTHONPATH": str(ROOT)})  # fmt: skip
+    rng = random.Random(7)
+    killed_at = []
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "docvlm", "run", str(yaml_path), "--json"], cwd=ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    for _ in range(kills):
+        before = _ledger_done(ledger)
+        proc = start()
+        # kill once this run has committed something, at a random moment after that
+        deadline = time.monotonic() + 240
+        while _ledger_done(ledger) <= before and proc.poll() is None:
+            assert time.monotonic() < deadline, "the run made no progress"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.5))
+        if proc.poll() is not None:
+            break  # it finished everything before the kill
+        os.kill(proc.pid, signal.SIGKILL)  # the run alone: its children must die with it
+        proc.wait(timeout=30)
+        killed_at.append(_ledger_done(ledger))
+        time.sleep(1.5)  # the server's parent watch polls once a second
+        assert _docvlm_processes(marker) == [], "processes outlived their killed run"
+    assert killed_at, "no run lived long enough to be killed"
+
+    final = start()
+    out, _ = final.communicate(timeout=600)
+    assert final.returncode == 0, out.decode()[-3000:]
+    table = read_table(tmp_path / "out", "invoice")
+    assert sorted(table["doc_id"]) == sorted(expected)  # none lost, none duplicated
+    assert set(table["status"]) <= {"success", "partial"}  # no healthy document parked
+    with sqlite3.connect(ledger) as db:
+        parked = db.execute("SELECT count(*) FROM documents WHERE status = 'parked'").fetchone()[0]
+    assert parked == 0
+    time.sleep(1.5)
+    assert _docvlm_processes(marker) == []
+    print(f"kill loop: {len(killed_at)} kills at {killed_at} committed of {n}; final {len(table)} rows")

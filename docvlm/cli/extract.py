@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -104,7 +105,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     options = options_from_args(args)
-    result = extract(args.inputs, args.schema, options, out_dir=args.out, progress=not args.quiet)
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    result = extract(
+        args.inputs,
+        args.schema,
+        options,
+        out_dir=args.out,
+        progress=not args.quiet,
+        jobs=jobs,
+        keep_results=not args.out,
+    )
     if not args.quiet:
         _summary(result, console)
     if args.show:
@@ -115,9 +125,27 @@ def cmd_extract(args: argparse.Namespace) -> int:
             "display.max_columns", None, "display.width", 250, "display.max_colwidth", 40
         ):
             print(view.to_string(index=False))
+    if result.resumed:
+        console.print(f"resumed: {result.resumed} documents were already done in {args.out}")
     if args.out:
         console.print(f"tables written to {args.out}")
+    if _every_vlm_call_failed(result):
+        console.print("[red]every VLM request failed[/red]: check the server or model")
+        return Exit.DOCUMENTS_FAILED
     return Exit.DOCUMENTS_FAILED if result.failed else Exit.OK
+
+
+def _every_vlm_call_failed(result) -> bool:
+    """Whether a VLM was asked and not one request got through (a total outage)."""
+    asked = [r for r in result.results if r.stats.get("vlm_calls", 0) > 0]
+    if not asked:
+        return False
+    failed = [r for r in asked if any(e.error_type == "VlmRequestError" for e in r.errors)]
+    vlm_values = sum(
+        n for r in asked for k, n in r.stats.items()
+        if k.startswith("filled_by_") and k not in ("filled_by_ocr", "filled_by_einvoice")
+    )  # fmt: skip
+    return len(failed) == len(asked) and vlm_values == 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

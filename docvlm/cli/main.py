@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", help="VLM checkpoint path / hub id, or served model name")
     ex.add_argument("--base-url", dest="base_url", help="OpenAI-compatible server URL")
     ex.add_argument("--api-key", dest="api_key", help="API key (default: $OPENAI_API_KEY)")
+    ex.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: one per core); 0 reads in this process",
+    )
     ex.add_argument("--dpi", type=int)
     ex.add_argument("--render-backend", choices=["pymupdf", "pdf2image"])
     ex.add_argument("--max-pages", type=int)

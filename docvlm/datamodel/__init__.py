@@ -14,6 +14,7 @@ from docvlm.datamodel.document import (
 )
 from docvlm.datamodel.options import (
     DetectOptions,
+    LimitOptions,
     OcrOptions,
     OutputOptions,
     PipelineOptions,
@@ -28,6 +29,7 @@ __all__ = [
     "DocumentResult",
     "ErrorItem",
     "FieldValue",
+    "LimitOptions",
     "Line",
     "OcrOptions",
     "OutputOptions",

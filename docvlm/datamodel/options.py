@@ -78,7 +78,14 @@ class ReaderOptions(_Options):
     @model_validator(mode="after")
     def _options_of_kind(self) -> ReaderOptions:
         allowed = READER_FIELDS[self.kind]
-        foreign = sorted(self.model_fields_set - allowed - {"kind"})
+        defaults = {
+            n: f.get_default(call_default_factory=True) for n, f in type(self).model_fields.items()
+        }
+        foreign = sorted(
+            n
+            for n in self.model_fields_set - allowed - {"kind"}
+            if getattr(self, n) != defaults[n]  # a dumped-and-reloaded default is no choice
+        )
         if foreign:
             owners = {
                 name: [k for k, fields in READER_FIELDS.items() if name in fields]
@@ -93,9 +100,24 @@ class OutputOptions(_Options):
     formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet", "csv"])
 
 
+class LimitOptions(_Options):
+    """Budgets of one document in the ``extract`` worker processes (not part of any hash:
+    they decide whether a document finishes, not what it yields)."""
+
+    max_seconds_per_doc: float | None = Field(
+        default=900.0, gt=0, description="a document still running after this is stopped"
+    )
+    max_memory_mb: int | None = Field(
+        default=None,
+        ge=256,
+        description="address-space limit of a worker; None: 3/4 of RAM shared by the workers",
+    )
+
+
 class PipelineOptions(_Options):
     render: RenderOptions = Field(default_factory=RenderOptions)
     detect: DetectOptions = Field(default_factory=DetectOptions)
     ocr: OcrOptions = Field(default_factory=OcrOptions)
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
     output: OutputOptions = Field(default_factory=OutputOptions)
+    limits: LimitOptions = Field(default_factory=LimitOptions)

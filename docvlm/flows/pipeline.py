@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -249,20 +248,27 @@ def run_config(
     parent flow's result stays JSON).
     """
     from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     run_id = planning.new_run_id()
-    ensure_api_url()
-    ensure_vlm_limit(config)
-    sub = documents_flow.with_options(
-        task_runner=make_task_runner(config), flow_run_name=f"{config.name}-{run_id}"
+    url = ensure_api_url()
+    use = (
+        contextlib.nullcontext()
+        if PREFECT_API_URL.value() == url
+        else temporary_settings(updates={PREFECT_API_URL: url})
     )
-    summary = sub(
-        config=config,
-        run_id=run_id,
-        reprocess=reprocess,
-        retry_parked=retry_parked,
-        inputs=list(inputs) if inputs is not None else None,
-    )
+    with use:
+        ensure_vlm_limit(config)
+        sub = documents_flow.with_options(
+            task_runner=make_task_runner(config), flow_run_name=f"{config.name}-{run_id}"
+        )
+        summary = sub(
+            config=config,
+            run_id=run_id,
+            reprocess=reprocess,
+            retry_parked=retry_parked,
+            inputs=list(inputs) if inputs is not None else None,
+        )
     if FlowRunContext.get() is not None:
         return summary.model_dump(mode="json")
     return summary
@@ -280,7 +286,7 @@ def make_task_runner(config: PipelineConfig) -> Any:
                 "n_workers": config.run.workers,
                 "threads_per_worker": 1,
                 "processes": True,
-                "dashboard_address": ":0",
+                "dashboard_address": "127.0.0.1:0",  # never on every interface
                 # workers report task runs to the same Prefect API as the flow
                 "env": {"PREFECT_API_URL": ensure_api_url()},
             }
@@ -291,19 +297,16 @@ def make_task_runner(config: PipelineConfig) -> Any:
 
 
 def ensure_api_url() -> str:
-    """The Prefect API in use; starts the embedded local server when none is configured."""
+    """The Prefect API in use; without one configured, a server for this process's runs
+    (:mod:`docvlm.flows.server`: a child that dies with this process, even on ``kill -9``)."""
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
     if url:
         return str(url)
-    from prefect.server.api.server import SubprocessASGIServer
+    from docvlm.flows import server
 
-    # docvlm runs offline: the embedded server must not try to send usage telemetry
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    server = SubprocessASGIServer()  # the same instance Prefect's own client uses
-    server.start()
-    return server.api_url
+    return server.start()
 
 
 def ensure_vlm_limit(config: PipelineConfig) -> None:

@@ -10,16 +10,10 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from docvlm.ops.definition import PipelineConfig
-from docvlm.ops.ledger import Ledger, LedgerEntry, PartRecord
-
-if TYPE_CHECKING:
-    pass
-
 
 from docvlm.ops.dataset import atomic_parquet, atomic_text, kv, read_table, table_names, to_arrow
+from docvlm.ops.definition import PipelineConfig
+from docvlm.ops.ledger import Ledger, LedgerEntry, PartRecord
 from docvlm.ops.models import BatchReport, Outcome, RunPlan, RunSummary
 from docvlm.ops.plan import compact_part
 from docvlm.ops.process import load_schema_cached

@@ -256,7 +256,7 @@ class PipelineConfig(_Model):
             schema_bytes = Path(self.schema_path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"{self.name}: cannot read schema {self.schema_path}: {exc}") from exc
-        options = self.options.model_dump(mode="json", exclude={"output": True})
+        options = self.options.model_dump(mode="json", exclude={"output": True, "limits": True})
         options.get("reader", {}).pop("api_key", None)
         payload = {
             "v": CONFIG_HASH_VERSION,

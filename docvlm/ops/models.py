@@ -5,15 +5,10 @@ Prefect tasks and Dask workers).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from docvlm.datamodel import DocumentResult, SourceDoc
-
-if TYPE_CHECKING:
-    pass
-
 
 logger = logging.getLogger(__name__)
 

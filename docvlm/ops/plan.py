@@ -4,23 +4,19 @@ documents that are due, and count an attempt for each document as it starts.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from docvlm.datamodel import SourceDoc
+from docvlm.ops.dataset import atomic_parquet, kv, pa_strings
 from docvlm.ops.definition import PipelineConfig
 from docvlm.ops.ledger import Ledger, PartRecord
-
-if TYPE_CHECKING:
-    pass
-
-
-from docvlm.ops.dataset import atomic_parquet, kv, pa_strings
 from docvlm.ops.models import Outcome, RunPlan
-from docvlm.ops.process import failure_result, load_schema_cached, park
+from docvlm.ops.process import INFLIGHT_DIR, failure_result, load_schema_cached, park
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +41,12 @@ def reconcile(config: PipelineConfig) -> dict[str, int]:
         counts: ``tmp``, ``orphans``, ``broken_parts``, ``redo_docs``, ``compacted``.
     """
     out = config.out_dir
-    counts = {"tmp": 0, "orphans": 0, "broken_parts": 0, "redo_docs": 0, "compacted": 0}
+    counts = {"tmp": 0, "orphans": 0, "broken_parts": 0, "redo_docs": 0, "compacted": 0,
+              "in_flight": 0}  # fmt: skip
     if not out.exists():
         return counts
     with Ledger(config.ledger_path) as ledger:
+        counts["in_flight"] = _count_interrupted(out, ledger)
         parts = {p.part_id: p for p in ledger.parts()}
         for tmp in out.glob("*/run_date=*/.*.tmp"):
             tmp.unlink(missing_ok=True)
@@ -71,6 +69,23 @@ def reconcile(config: PipelineConfig) -> dict[str, int]:
     if any(counts.values()):
         logger.info("event=reconciled out_dir=%s %s", out, kv(counts))
     return counts
+
+
+def _count_interrupted(out: Path, ledger: Ledger) -> int:
+    """One attempt for each document that was in flight when its run died (see
+    :func:`docvlm.ops.process.mark_in_flight`); the markers are then removed."""
+    markers = sorted((out / INFLIGHT_DIR).glob("*.json"))
+    for marker in markers:
+        try:
+            m = json.loads(marker.read_text(encoding="utf-8"))
+            ledger.start(m["table"], m["config_hash"], "interrupted", [(m["doc_id"], m["source"])])
+            logger.warning(
+                "event=interrupted_attempt doc_id=%s source=%s", m["doc_id"], m["source"]
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("event=bad_inflight_marker file=%s error=%s", marker, exc)
+        marker.unlink(missing_ok=True)
+    return len(markers)
 
 
 def compact_part(config: PipelineConfig, ledger: Ledger, part: PartRecord) -> bool:
@@ -164,22 +179,24 @@ def plan_run(
 def start_batch(
     config: PipelineConfig, plan: RunPlan, docs: Sequence[SourceDoc]
 ) -> tuple[list[tuple[SourceDoc, int]], list[Outcome]]:
-    """Count a started attempt per document, before any work is done.
+    """Split a batch into documents to process (with their attempt number) and poison.
+
+    Attempts are counted per document in flight (:func:`~docvlm.ops.process.mark_in_flight`),
+    not per batch: a run killed in the middle of a batch charges only the documents that
+    were being processed, never the ones still waiting.
 
     Returns:
         ``(todo, poisoned)``: documents to process with their attempt number, and documents
-        that were started ``max_attempts`` times before without finishing (they crashed or
-        were killed each time) — parked now instead of being tried again.
+        that were in flight ``max_attempts`` times when their run died — parked now instead
+        of being tried again.
     """
     with Ledger(config.ledger_path) as ledger:
-        attempts = ledger.start(
-            plan.table, plan.config_hash, plan.run_id, [(d.doc_id, d.path) for d in docs]
-        )
+        interrupted = ledger.attempts(plan.table, plan.config_hash)
     todo: list[tuple[SourceDoc, int]] = []
     poisoned: list[Outcome] = []
     limit = config.run.max_attempts
     for d in docs:
-        n = attempts.get(d.doc_id, 1)
+        n = interrupted.get(d.doc_id, 0) + 1
         if n > limit:
             msg = f"started {n - 1} times without finishing (crash or kill each time)"
             logger.warning("event=poison_parked doc_id=%s source=%s", d.doc_id, d.path)

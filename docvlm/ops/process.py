@@ -5,11 +5,13 @@ retries, and the failure/parked results of documents that could not be read.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, SourceDoc
@@ -29,6 +31,7 @@ _cache_lock = threading.Lock()
 _schemas: dict[tuple[str, int], SchemaSpec] = {}
 _pipelines: dict[tuple[str, str], Pipeline] = {}
 _local_vlm: dict[str, threading.BoundedSemaphore] = {}
+_hashes: dict[tuple[str, int], str] = {}
 
 
 def load_schema_cached(path: str) -> SchemaSpec:
@@ -117,14 +120,44 @@ def park(result: DocumentResult, attempts: int, why: str = "") -> Outcome:
     return Outcome(result=parked, attempts=attempts, parked=True)
 
 
+INFLIGHT_DIR = "_inflight"
+
+
+def mark_in_flight(config: PipelineConfig, src: SourceDoc) -> Path:
+    """Record that ``src`` is being processed right now (``OUT/_inflight/<doc_id>.json``).
+
+    The marker is removed when processing returns. One still there when the next run
+    reconciles belongs to a document that was in flight when its run died (a crash, an OOM
+    kill, ``kill -9``): that, and only that, counts as an attempt towards ``max_attempts``.
+    """
+    folder = config.out_dir / INFLIGHT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f"{src.doc_id}.json"
+    payload = {"doc_id": src.doc_id, "source": src.path, "table": config_table(config),
+               "config_hash": config_hash_cached(config)}  # fmt: skip
+    marker.write_text(json.dumps(payload), encoding="utf-8")
+    return marker
+
+
+def config_hash_cached(config: PipelineConfig) -> str:
+    """``config.config_hash()``, computed once per process and schema file version."""
+    key = (config.model_dump_json(), os.stat(config.schema_path).st_mtime_ns)
+    with _cache_lock:
+        if key not in _hashes:
+            _hashes[key] = config.config_hash()
+        return _hashes[key]
+
+
 def process_one(
     src: SourceDoc, config: PipelineConfig, slot: VlmSlot = local_vlm_slot
 ) -> DocumentResult:
     """Run this process's Pipeline on one document, holding a VLM ``slot`` while it reads."""
     pipeline = pipeline_for(config)
     started = time.perf_counter()
+    marker = mark_in_flight(config, src)
     with slot(config):
         result = pipeline.process(src)
+    marker.unlink(missing_ok=True)  # not reached when the document kills the process
     logger.info(
         "event=document_done doc_id=%s source=%s status=%s pages=%d errors=%d seconds=%.2f",
         src.doc_id[:16], src.path, result.status.value, result.pages, len(result.errors),

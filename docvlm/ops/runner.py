@@ -20,15 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from docvlm.ops.definition import PipelineConfig
-from docvlm.ops.ledger import OutputLock
-
-if TYPE_CHECKING:
-    pass
 
 from docvlm.ops.commit import commit_batch, finish_run
+from docvlm.ops.definition import PipelineConfig
+from docvlm.ops.ledger import OutputLock
 from docvlm.ops.models import RunSummary
 from docvlm.ops.plan import new_run_id, plan_run, reconcile, start_batch
 from docvlm.ops.process import pipeline_for, process_with_retries

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from docvlm.datamodel import DetectOptions, Region
 from docvlm.engines.layout.base import LayoutDetector
 from docvlm.errors import DetectError
+from docvlm.settings import onnx_threads
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class PicoDetOnnxDetector(LayoutDetector):
             raise DetectError(f"layout model not found: {path}")
 
         sess_options = ort.SessionOptions()
-        sess_options.intra_op_num_threads = os.cpu_count() or 1
+        sess_options.intra_op_num_threads = onnx_threads()
         providers = self._choose_providers(ort.get_available_providers())
         try:
             session = ort.InferenceSession(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from docvlm.datamodel import Word
 from docvlm.engines.ocr.base import OcrEngine
 from docvlm.errors import OcrError
+from docvlm.settings import onnx_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,6 +68,8 @@ class RapidOcrEngine(OcrEngine):
                     params={
                         "Global.log_level": "warning",
                         "Global.text_score": self.options.min_score,
+                        "EngineConfig.onnxruntime.intra_op_num_threads": onnx_threads(),
+                        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                     }
                 )
                 engine._load_det_model()
