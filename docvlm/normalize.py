@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from typing import Any
 
 _MONTHS = {
     # English
@@ -245,3 +246,72 @@ def levenshtein(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+_TRUE_WORDS = frozenset({"yes", "true", "ja", "oui", "si", "x", "1"})
+_FALSE_WORDS = frozenset({"no", "false", "nein", "non", "0"})
+_BLANKS = frozenset({"", "null", "none", "n/a"})
+
+
+def coerce(
+    spec: Any,
+    value: Any,
+    dayfirst: bool = True,
+    decimal_comma: bool | None = None,
+    strict: bool = False,
+) -> Any:
+    """A value brought to a schema field's type: the one coercion every reader uses.
+
+    Dates become ISO 8601 strings, amounts plain numbers (integers for ``integer`` fields),
+    yes/no words (EN/DE/FR/ES) booleans, enum spellings the enum's own; blanks become None.
+
+    Args:
+        spec: The field (:class:`docvlm.schema.FieldSpec`: ``type``, ``is_date``,
+            ``is_number``, ``enum``).
+        value: Text read from a page, or a model's JSON value.
+        dayfirst: Read ``03/04/2024`` as 3 April (the document's convention).
+        decimal_comma: Whether ``1.234,56`` style is in use (None: guess per value).
+        strict: True returns None for a value that does not fit the type (a reader
+            filtering candidates); False returns it unchanged, so a validator reports it.
+    """
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if text is not None and text.lower() in _BLANKS:
+        return None
+    misfit = None if strict else (text if text is not None else value)
+    if spec.is_date:
+        if text is None:
+            return misfit
+        return parse_date(text, dayfirst) or misfit
+    if spec.is_number:
+        number: Any = value
+        if text is not None:
+            number = parse_amount(text, decimal_comma)
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if spec.type == "integer":
+                return int(number) if float(number).is_integer() else misfit
+            return float(number)
+        return misfit
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            return value
+        word = fold(text or "")
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+        return misfit
+    if spec.enum:
+        word = fold(text if text is not None else str(value))
+        for option in spec.enum:
+            if fold(str(option)) == word:
+                return option
+        if strict:
+            for option in spec.enum:
+                if f" {fold(str(option))} " in f" {word} ":
+                    return option
+        return misfit
+    if spec.type == "string" and text is None:
+        return value if isinstance(value, (dict, list, bool)) or strict else str(value)
+    return text if text is not None else value

@@ -24,6 +24,7 @@ def _canonical(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(list(df.columns)).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_dask_run_with_two_workers_matches_sequential_run(
     tmp_path: Path, prefect_harness: str
 ) -> None:

@@ -171,6 +171,7 @@ def test_serve_rejects_an_invalid_pipeline_naming_the_key(tmp_path: Path) -> Non
         build_deployments([folder])
 
 
+@pytest.mark.slow
 def test_serve_starts_a_local_server_whose_scheduler_plans_the_cron_runs(tmp_path: Path) -> None:
     """`docvlm serve` without PREFECT_API_URL: a local Prefect server with its scheduler; the
     deployments get scheduled runs at their cron times."""

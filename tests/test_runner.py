@@ -69,6 +69,7 @@ def _cli(args: list[str], api_url: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_rerun_loses_and_duplicates_nothing(
     tmp_path: Path, prefect_harness: str
 ) -> None:
@@ -240,4 +241,6 @@ def test_kill_9_loop_loses_nothing_parks_no_healthy_document_leaves_no_process(
     assert parked == 0
     time.sleep(1.5)
     assert _docvlm_processes(marker) == []
-    print(f"kill loop: {len(killed_at)} kills at {killed_at} committed of {n}; final {len(table)} rows")
+    print(
+        f"kill loop: {len(killed_at)} kills at {killed_at} committed of {n}; final {len(table)} rows"
+    )

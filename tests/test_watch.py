@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from docvlm.ops.dataset import read_table
 from docvlm.ops.definition import PipelineConfig, pipeline_from_dict
 from docvlm.ops.watch import FolderWatcher
@@ -93,6 +95,7 @@ def _attempts(ledger: Path) -> list[int]:
             return []
 
 
+@pytest.mark.slow
 def test_burst_of_200_files_some_written_slowly_is_processed_exactly_once(
     tmp_path: Path, prefect_harness: str
 ) -> None:

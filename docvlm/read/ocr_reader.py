@@ -13,13 +13,13 @@ import logging
 import re
 
 from docvlm.datamodel import FieldValue, Line
+from docvlm.normalize import coerce as to_type
 from docvlm.normalize import (
     find_currency,
     find_dates,
     fold,
     is_amount_text,
     parse_amount,
-    parse_date,
 )
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.rules.context import DocContext
@@ -49,8 +49,6 @@ def coerce(spec: FieldSpec, text: str, ctx: DocContext, concept: str | None = No
     text = text.strip().strip("|").strip()
     if not text:
         return None
-    if spec.is_date:
-        return parse_date(text, ctx.dayfirst)
     if spec.is_number:
         if re.search(r"(?<!\d)\d{1,2}:\d{2}(?!\d)", text):
             return None  # a time of day
@@ -58,25 +56,8 @@ def coerce(spec: FieldSpec, text: str, ctx: DocContext, concept: str | None = No
             text = _trailing_amount(text) or ""
             if not text:
                 return None
-        value = parse_amount(text, ctx.decimal_comma)
-        if value is None:
-            return None
-        if spec.type == "integer":
-            return int(value) if float(value).is_integer() else None
-        return value
-    if spec.type == "boolean":
-        f = fold(text)
-        if f in ("yes", "true", "ja", "oui", "x", "1"):
-            return True
-        if f in ("no", "false", "nein", "non", "0"):
-            return False
-        return None
-    if spec.enum:
-        f = fold(text)
-        for option in spec.enum:
-            if fold(str(option)) == f or f" {fold(str(option))} " in f" {f} ":
-                return option
-        return None
+    if spec.is_date or spec.is_number or spec.type == "boolean" or spec.enum:
+        return to_type(spec, text, ctx.dayfirst, ctx.decimal_comma, strict=True)
     if concept == "currency" or (spec.pattern and spec.pattern.strip() == "^[A-Z]{3}$"):
         return find_currency(text)
     if concept == "invoice_number":

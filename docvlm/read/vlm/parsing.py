@@ -112,48 +112,9 @@ def coerce_value(spec: FieldSpec, value: Any) -> Any:
 
     Values that cannot be brought are returned unchanged so the validator reports them.
     """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not text or text.lower() in ("null", "none", "n/a"):
-            return None
-    else:
-        text = None
-    if spec.is_date and text is not None:
-        try:
-            from docvlm.normalize import parse_date
-        except ImportError:  # pragma: no cover - normaliser always present in the package
-            return text
-        return parse_date(text) or text
-    if spec.is_number:
-        number: Any = value
-        if text is not None:
-            from docvlm.normalize import parse_amount
+    from docvlm.normalize import coerce
 
-            parsed = parse_amount(text)
-            number = parsed if parsed is not None else text
-        if isinstance(number, (int, float)) and not isinstance(number, bool):
-            if spec.type == "integer":
-                return int(number) if float(number).is_integer() else number
-            return float(number)
-        return number
-    if spec.type == "boolean" and text is not None:
-        low = text.lower()
-        if low in ("true", "yes"):
-            return True
-        if low in ("false", "no"):
-            return False
-        return text
-    if spec.type == "string":
-        if text is None:
-            return value if isinstance(value, (dict, list, bool)) else str(value)
-        if spec.enum:
-            for option in spec.enum:
-                if isinstance(option, str) and option.lower() == text.lower():
-                    return option
-        return text
-    return value
+    return coerce(spec, value)
 
 
 def raw_text(value: Any) -> str:
