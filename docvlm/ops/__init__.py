@@ -4,7 +4,7 @@ The steps of a run (:mod:`~docvlm.ops.plan`, :mod:`~docvlm.ops.process`,
 :mod:`~docvlm.ops.commit`) are plain functions over small pydantic models
 (:mod:`~docvlm.ops.models`); an orchestrator calls them — the Prefect flows
 (:mod:`docvlm.flows`) or the plain loop :func:`docvlm.ops.runner.run_local`. Nothing here
-imports Prefect or the flows.
+imports the flows or runs Prefect (cron syntax is checked with its bundled croniter).
 
 >>> from docvlm.ops import read_table
 >>> read_table("out/invoices", "invoice")  # one table over every committed part
