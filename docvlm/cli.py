@@ -42,6 +42,8 @@ def _options_from_args(args: argparse.Namespace):
             data["reader"][key] = getattr(args, key)
     if args.formats:
         data["output"]["formats"] = args.formats.split(",")
+    if getattr(args, "einvoice", None):
+        data.setdefault("einvoice", {})["mode"] = args.einvoice
     configured_vlm = data["reader"].get("model") or data["reader"].get("base_url")
     if configured_vlm and not args.reader and "kind" not in data["reader"]:
         data["reader"]["kind"] = "cascade"  # a configured VLM defaults to the cascade
@@ -152,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--detector-model", help="path to an exported PicoDet ONNX layout model")
     ex.add_argument("--device", choices=["auto", "cpu", "cuda"])
     ex.add_argument("--formats", help="comma list: parquet,csv")
+    ex.add_argument("--einvoice", choices=["prefer", "only", "ignore"],
+                    help="embedded/standalone e-invoice XML: prefer (default), only, ignore")
     ex.add_argument("--show", action="store_true", help="print the record table")
     ex.add_argument("-q", "--quiet", action="store_true")
     ex.set_defaults(func=cmd_extract)

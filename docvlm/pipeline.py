@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, Page, PipelineOptions, SourceDoc
+from docvlm.einvoice.syntax import XML_MIME
 from docvlm.errors import DocvlmError
 from docvlm.extraction.assemble import assemble
 from docvlm.extraction.layout import assign_regions, build_lines
 from docvlm.extraction.schema import SchemaSpec, load_schema
 from docvlm.read import DocumentContent, Reader, get_reader
+from docvlm.read.einvoice_reader import EInvoiceReader
 from docvlm.render import get_renderer
 from docvlm.validate import validate_record
 
@@ -56,6 +58,8 @@ class Engines:
     def get_reader(self) -> Reader:
         if self.reader is None:
             self.reader = get_reader(self.options.reader)
+        # e-invoice XML (embedded or standalone) first, the configured reader for the page
+        self.reader = EInvoiceReader.around(self.reader, self.options.einvoice)
         self.reader.ensure_ready()
         return self.reader
 
@@ -130,7 +134,8 @@ def process_document(
     errors: list[ErrorItem] = []
     pages: list[Page] = []
     try:
-        pages = _read_pages(src, engines, errors, stats)
+        # a standalone e-invoice XML has no pages; the einvoice reader reads the file
+        pages = [] if src.mime == XML_MIME else _read_pages(src, engines, errors, stats)
     except DocvlmError as exc:
         errors.append(_error(exc, "render"))
     except MemoryError as exc:
@@ -139,13 +144,13 @@ def process_document(
         logger.exception("%s: unexpected error while rendering", src.path)
         errors.append(ErrorItem(stage="render", error_type=type(exc).__name__, message=f"{src.path}: {exc}"))
     result.pages = len(pages)
-    if not pages:
+    if not pages and src.mime != XML_MIME:
         result.errors = errors
         return result
 
     clock = time.perf_counter()
     try:
-        renderer = get_renderer(src, options.render)
+        renderer = get_renderer(src, options.render) if pages else None
         content = DocumentContent(
             doc_id=src.doc_id,
             source=src.path,

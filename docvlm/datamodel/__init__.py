@@ -14,6 +14,7 @@ from docvlm.datamodel.document import (
 )
 from docvlm.datamodel.options import (
     DetectOptions,
+    EInvoiceOptions,
     OcrOptions,
     OutputOptions,
     PipelineOptions,
@@ -26,6 +27,7 @@ __all__ = [
     "DetectOptions",
     "DocStatus",
     "DocumentResult",
+    "EInvoiceOptions",
     "ErrorItem",
     "FieldValue",
     "Line",

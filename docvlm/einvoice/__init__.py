@@ -24,12 +24,14 @@ def load_invoice(path: str):
     from docvlm.errors import EInvoiceError
 
     with open(path, "rb") as fh:
-        head = fh.read(1024)
-    if b"%PDF-" in head:
+        head = fh.read(1 << 16)
+    if b"%PDF-" in head[:1024]:
         att = find_pdf_invoice(path)
         if att is None:
             return None
         return read_invoice(att.data, f"{path}!{att.name}")
+    if invoice_syntax(head) is None:
+        return None  # an image, or anything else that is no e-invoice
     with open(path, "rb") as fh:
         data = fh.read(MAX_XML_BYTES + 1)
     if len(data) > MAX_XML_BYTES:

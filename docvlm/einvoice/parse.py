@@ -215,6 +215,8 @@ def _read_term(tree: _Tree, start: Element, term: Term, syntax: str, currency: s
         for elem, attr in hits:
             if term.kind == "address":
                 text = _address(elem)
+                if "," not in text:
+                    continue  # a country code alone (MINIMUM profile) is no postal address
             else:
                 text = elem.get(attr) if attr else elem.text
             text = " ".join((text or "").split())

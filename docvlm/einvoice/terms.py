@@ -72,8 +72,9 @@ def _cii(bases: tuple[str, ...], *tails: str) -> tuple[str, ...]:
     return tuple(f"{b}/{t}" for t in tails for b in bases)
 
 
-_SELLER = ("the seller", "seller", "vendor", "supplier", "issuer", "Verkäufer", "Lieferant",
-           "Rechnungssteller", "fournisseur", "vendeur", "émetteur")  # fmt: skip
+_SELLER = ("the seller", "seller", "vendor", "supplier", "issuer", "merchant", "shop", "store",
+           "company", "Verkäufer", "Lieferant", "Rechnungssteller", "Händler", "fournisseur",
+           "vendeur", "émetteur", "commerçant")  # fmt: skip
 _BUYER = ("the buyer", "buyer", "customer", "client", "bill to", "billed to", "sold to",
           "Käufer", "Kunde", "Rechnungsempfänger", "acheteur", "destinataire")  # fmt: skip
 
@@ -119,7 +120,8 @@ def _party_terms(role: Literal["seller", "buyer"]) -> list[Term]:
              f"The postal address of the {role}: street, post code, city, country.",
              (f"{role} address", f"address of the {role}", f"{role} postal address",
               *(("vendor address", "supplier address", "Anschrift des Verkäufers", "Lieferantenadresse",
-                 "adresse du fournisseur", "adresse du vendeur") if role == "seller" else
+                 "adresse du fournisseur", "adresse du vendeur", "address", "Anschrift", "adresse")
+               if role == "seller" else
                 ("customer address", "billing address", "bill to address", "Rechnungsadresse",
                  "Kundenadresse", "adresse de facturation", "adresse du client"))),
              _cii(cii_party, "PostalTradeAddress"), (f"{ubl_party}/PostalAddress",)),
@@ -156,7 +158,7 @@ TERMS: tuple[Term, ...] = (
          _cii(_EX, "ID"), ("ID",)),
     Term("BT-2", "Invoice issue date", "date", "header",
          "The date when the invoice was issued.",
-         ("invoice date", "issue date", "date of issue", "issued on", "billing date", "document date",
+         ("invoice date", "date", "Datum", "issue date", "date of issue", "issued on", "billing date", "document date",
           "Rechnungsdatum", "Ausstellungsdatum", "Belegdatum", "date de facture", "date d'émission",
           "date de facturation"),
          _cii(_EX, "IssueDateTime/DateTimeString"), ("IssueDate",)),

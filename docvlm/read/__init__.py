@@ -14,6 +14,7 @@ READERS: dict[str, str] = {
     "transformers": "docvlm.read.transformers_reader:TransformersReader",
     "openai": "docvlm.read.openai_reader:OpenAIReader",
     "cascade": "docvlm.read.cascade:CascadeReader",
+    "einvoice": "docvlm.read.einvoice_reader:EInvoiceReader",
 }
 
 
