@@ -32,7 +32,8 @@ _STOP = frozenset(
     "le la les l d de du des un une et ou pour par au aux en sur".split()
 )  # fmt: skip
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_DESC_SPLIT = re.compile(r"[(),;:/\[\]]|\s[-–]\s|\.\s|\be\.g\b|\bi\.e\b")
+# list separators only: a sentence's qualifiers ('Total incl. VAT') stay with it
+_DESC_SPLIT = re.compile(r"[(),;:/\[\]]|\s[-–]\s|\be\.g\.|\bi\.e\.")
 
 
 class Concept(Protocol):
@@ -73,10 +74,14 @@ def _stem(token: str) -> str:
     return token
 
 
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
+
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
-    """Folded, stemmed content words of ``text``."""
-    return tuple(_stem(t) for t in fold(split_name(text)).split() if t not in _STOP)
+    """Folded, stemmed content words of ``text`` (German umlauts as 'ae', 'oe', 'ue', the
+    way identifiers spell them)."""
+    return tuple(_stem(t) for t in fold(text.translate(_UMLAUTS)).split() if t not in _STOP)
 
 
 @lru_cache(maxsize=8192)
@@ -103,7 +108,7 @@ def description_phrases(text: str | None) -> list[str]:
     """A description cut into the phrases it lists ('Total (net, Nettobetrag)' → 3)."""
     if not text:
         return []
-    parts = [p.strip() for p in _DESC_SPLIT.split(text)]
+    parts = [p.strip().rstrip(".").strip() for p in _DESC_SPLIT.split(text)]
     return [p for p in parts if p and len(tokens(p)) <= 8]
 
 
