@@ -24,7 +24,10 @@ class Sample:
     buyer_zip: str = "83471"
     buyer_city: str = "Berchtesgaden"
     lines: list[tuple[str, float, float, float]] = field(
-        default_factory=lambda: [("Solarmodul 400 W", 10.0, 250.0, 2500.0), ("Montage", 8.0, 62.5, 500.0)]
+        default_factory=lambda: [
+            ("Solarmodul 400 W", 10.0, 250.0, 2500.0),
+            ("Montage", 8.0, 62.5, 500.0),
+        ]
     )
     net: float = 3000.0
     tax: float = 570.0
@@ -173,10 +176,13 @@ def ubl(s: Sample, credit_note: bool = False) -> bytes:
         if credit_note
         else f"<cbc:DueDate>{s.due}</cbc:DueDate>"
     )
-    party = lambda name, street, zip_, city: f"""<cac:Party>
+
+    def party(name: str, street: str, zip_: str, city: str) -> str:
+        return f"""<cac:Party>
       <cac:PostalAddress><cbc:StreetName>{street}</cbc:StreetName><cbc:CityName>{city}</cbc:CityName><cbc:PostalZone>{zip_}</cbc:PostalZone><cac:Country><cbc:IdentificationCode>DE</cbc:IdentificationCode></cac:Country></cac:PostalAddress>
       <cac:PartyLegalEntity><cbc:RegistrationName>{name}</cbc:RegistrationName></cac:PartyLegalEntity>
-    </cac:Party>"""  # noqa: E731
+    </cac:Party>"""
+
     lines = "".join(
         f"""
   <cac:{line_el}>
@@ -227,7 +233,10 @@ def _de_date(iso: str) -> str:
 def page_lines(s: Sample, total_shown: float | None = None) -> list[str]:
     """What the sample's page prints; ``total_shown`` edits the visible total."""
     shown = s.total if total_shown is None else total_shown
-    rows = [f"{i + 1}  {name}   {qty:g}   {_de(price)}   {_de(amount)}" for i, (name, qty, price, amount) in enumerate(s.lines)]
+    rows = [
+        f"{i + 1}  {name}   {qty:g}   {_de(price)}   {_de(amount)}"
+        for i, (name, qty, price, amount) in enumerate(s.lines)
+    ]
     return [
         s.seller,
         f"{s.seller_street}, {s.seller_zip} {s.seller_city}",
@@ -252,9 +261,7 @@ def page_lines(s: Sample, total_shown: float | None = None) -> list[str]:
     ]
 
 
-def make_pdf(
-    path: Path, lines: list[str], attachments: dict[str, bytes] | None = None
-) -> Path:
+def make_pdf(path: Path, lines: list[str], attachments: dict[str, bytes] | None = None) -> Path:
     """A born-digital one-page PDF printing ``lines``, with ``attachments`` embedded."""
     import pymupdf
 
@@ -296,3 +303,35 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
   <cbc:ID>&lol9;</cbc:ID>
 </Invoice>
 """
+
+
+def relink_attachment(path: Path, out: Path, how: str) -> Path:
+    """Rewrite a one-attachment PDF the way some producers do: the file listed only in the
+    catalog's associated files (``af``), or in a name tree with ``/Kids`` (``kids``)."""
+    import re
+
+    import pymupdf
+
+    doc = pymupdf.open(path)
+    cat = doc.pdf_catalog()
+    names = doc.xref_get_key(cat, "Names/EmbeddedFiles/Names")[1]
+    stream = int(re.search(r"/EF<</F (\d+) 0 R", names).group(1))
+    spec = doc.get_new_xref()
+    doc.update_object(
+        spec,
+        f"<</Type/Filespec/F(factur-x.xml)/UF(factur-x.xml)/EF<</F {stream} 0 R/UF {stream} 0 R>>/AFRelationship/Alternative>>",
+    )
+    if how == "af":
+        doc.xref_set_key(cat, "Names/EmbeddedFiles", "null")
+        doc.xref_set_key(cat, "AF", f"[{spec} 0 R]")
+    else:
+        leaf = doc.get_new_xref()
+        doc.update_object(
+            leaf, f"<</Names[(factur-x.xml) {spec} 0 R]/Limits[(factur-x.xml)(factur-x.xml)]>>"
+        )
+        top = doc.get_new_xref()
+        doc.update_object(top, f"<</Kids[{leaf} 0 R]>>")
+        doc.xref_set_key(cat, "Names/EmbeddedFiles", f"{top} 0 R")
+    doc.save(out)
+    doc.close()
+    return out

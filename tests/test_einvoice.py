@@ -52,7 +52,10 @@ def _check_header(record: dict, s: Sample) -> None:
     assert record["seller"]["address"] == f"{s.seller_street}, {s.seller_zip} {s.seller_city}, DE"
     assert record["currency"] == s.currency
     assert (record["subtotal"], record["tax"], record["total"]) == (s.net, s.tax, s.total)
-    assert [(i["description"], i["quantity"], i["unit_price"], i["amount"]) for i in record["line_items"]] == s.lines
+    assert [
+        (i["description"], i["quantity"], i["unit_price"], i["amount"])
+        for i in record["line_items"]
+    ] == s.lines
 
 
 @pytest.mark.parametrize(
@@ -63,7 +66,9 @@ def _check_header(record: dict, s: Sample) -> None:
     ],
     ids=["zugferd2-facturx", "zugferd1"],
 )
-def test_embedded_cii_wins_with_xpath_and_page_box(tmp_path: Path, schema, name, build, root) -> None:
+def test_embedded_cii_wins_with_xpath_and_page_box(
+    tmp_path: Path, schema, name, build, root
+) -> None:
     s = Sample()
     pdf = make_pdf(tmp_path / "inv.pdf", page_lines(s), {name: build(s)})
     result = extract(pdf, schema, _opts())
@@ -78,7 +83,12 @@ def test_embedded_cii_wins_with_xpath_and_page_box(tmp_path: Path, schema, name,
     assert total.page == 1 and total.bbox is not None
     y_pt = (total.bbox[1] + total.bbox[3]) / 2 * 72 / 150
     assert abs(y_pt - (60 + 16 * page_lines(s).index("Gesamtbetrag: 3.570,00 EUR"))) < 12
-    assert prov["line_items/1/amount"].xpath.endswith("IncludedSupplyChainTradeLineItem[2]/ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount") or root == "CrossIndustryDocument"
+    assert (
+        prov["line_items/1/amount"].xpath.endswith(
+            "IncludedSupplyChainTradeLineItem[2]/ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount"
+        )
+        or root == "CrossIndustryDocument"
+    )
     assert all(v.reader == "einvoice" and v.page == 1 for v in res.values)
     tables = result.tables
     row = tables["provenance"][tables["provenance"]["field"] == "total"].iloc[0]
@@ -96,10 +106,15 @@ def test_tax_total_in_the_invoice_currency_is_taken(tmp_path: Path, schema) -> N
 def test_standalone_cii_and_ubl_are_sniffed_and_read_without_pages(tmp_path: Path, schema) -> None:
     s = Sample()
     cii = tmp_path / "xrechnung_cii.dat"  # the extension says nothing: the bytes do
-    cii.write_bytes(cii_d16b(s, profile="urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"))
+    cii.write_bytes(
+        cii_d16b(s, profile="urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0")
+    )
     peppol = tmp_path / "peppol.xml"
     peppol.write_bytes(ubl(s))
-    assert inspect_file(cii).mime == "application/xml" and inspect_file(peppol).mime == "application/xml"
+    assert (
+        inspect_file(cii).mime == "application/xml"
+        and inspect_file(peppol).mime == "application/xml"
+    )
     result = extract([cii, peppol], schema, _opts(), out_dir=tmp_path / "out")
     for i in (0, 1):
         res = result.results[i]
@@ -124,7 +139,11 @@ def test_credit_notes_keep_or_flip_their_sign(tmp_path: Path, schema) -> None:
     assert as_written.record["total"] == s.total and as_written.record["due_date"] == s.due
     assert as_written.record["line_items"][0]["quantity"] == 10.0
     flipped = extract(credit, schema, _opts(credit_notes="negative")).results[0]
-    assert (flipped.record["total"], flipped.record["tax"], flipped.record["subtotal"]) == (-s.total, -s.tax, -s.net)
+    assert (flipped.record["total"], flipped.record["tax"], flipped.record["subtotal"]) == (
+        -s.total,
+        -s.tax,
+        -s.net,
+    )
     assert flipped.record["line_items"][0]["amount"] == -2500.0
     assert flipped.record["line_items"][0]["unit_price"] == 250.0  # a price is never negative
 
@@ -173,7 +192,9 @@ def test_hostile_xml_is_refused_with_an_error_row(tmp_path: Path, schema, payloa
 
 def test_edited_visible_total_is_reported_as_mismatch(tmp_path: Path, schema) -> None:
     s = Sample()
-    pdf = make_pdf(tmp_path / "forged.pdf", page_lines(s, total_shown=2570.0), {"factur-x.xml": cii_d16b(s)})
+    pdf = make_pdf(
+        tmp_path / "forged.pdf", page_lines(s, total_shown=2570.0), {"factur-x.xml": cii_d16b(s)}
+    )
     honest = make_pdf(tmp_path / "honest.pdf", page_lines(s), {"factur-x.xml": cii_d16b(s)})
     result = extract([pdf, honest], schema, _opts())
     forged = result.results[0]
@@ -183,7 +204,9 @@ def test_edited_visible_total_is_reported_as_mismatch(tmp_path: Path, schema) ->
     assert mismatch.path == "/total"
     assert "2570" in mismatch.message.replace(".", "") and "3570.00" in mismatch.message
     assert "GrandTotalAmount" in mismatch.message and str(pdf) in mismatch.message
-    assert not _errors(result, 1, "EInvoiceMismatch") and result.results[1].status.value == "success"
+    assert (
+        not _errors(result, 1, "EInvoiceMismatch") and result.results[1].status.value == "success"
+    )
     off = extract(pdf, schema, _opts(cross_check=False)).results[0]
     assert not [e for e in off.errors if e.error_type == "EInvoiceMismatch"]
 
@@ -194,7 +217,11 @@ def test_pinned_field_and_field_kept_off_the_xml(tmp_path: Path) -> None:
             "type": "object",
             "properties": {
                 "invoice_number": {"type": "string", "title": "Invoice number"},
-                "to_wire": {"type": "number", "title": "Bank transfer", "x-docvlm": {"en16931": "BT-115"}},
+                "to_wire": {
+                    "type": "number",
+                    "title": "Bank transfer",
+                    "x-docvlm": {"en16931": "BT-115"},
+                },
                 "total": {"type": "number", "title": "Total", "x-docvlm": {"en16931": False}},
             },
         },
@@ -209,7 +236,11 @@ def test_pinned_field_and_field_kept_off_the_xml(tmp_path: Path) -> None:
     assert prov["invoice_number"].reader == "einvoice"
     assert rec.get("total") == s.total and prov["total"].reader == "ocr"  # read from the page
     bad = schema_from_dict(
-        {"type": "object", "properties": {"x": {"type": "number", "x-docvlm": {"en16931": "BT-999"}}}}, "bad"
+        {
+            "type": "object",
+            "properties": {"x": {"type": "number", "x-docvlm": {"en16931": "BT-999"}}},
+        },
+        "bad",
     )
     res = extract(pdf, bad, _opts()).results[0]
     assert any(e.error_type == "SchemaError" and "BT-999" in e.message for e in res.errors)
@@ -238,7 +269,9 @@ def test_only_and_ignore_modes_with_xml(tmp_path: Path, schema) -> None:
     assert {v.reader for v in only.values} == {"einvoice"}
     assert not [e for e in only.errors if e.error_type == "EInvoiceMismatch"]  # page not read
     ignore = extract(pdf, schema, _opts(mode="ignore")).results[0]
-    assert ignore.record["invoice_number"] == "RE-PAGE-1" and {v.reader for v in ignore.values} == {"ocr"}
+    assert ignore.record["invoice_number"] == "RE-PAGE-1" and {v.reader for v in ignore.values} == {
+        "ocr"
+    }
     xml = tmp_path / "inv.xml"
     xml.write_bytes(ubl(s))
     skipped = extract(xml, schema, _opts(mode="ignore")).results[0]
@@ -266,12 +299,16 @@ def test_non_invoice_xml_is_reported_unsupported(tmp_path: Path) -> None:
 def test_cli_flag_sets_the_pipeline_option(tmp_path: Path, invoice_schema) -> None:
     from docvlm.cli import _options_from_args, build_parser
 
-    args = build_parser().parse_args(["extract", "x.pdf", "--schema", "s.json", "--einvoice", "only"])
+    args = build_parser().parse_args(
+        ["extract", "x.pdf", "--schema", "s.json", "--einvoice", "only"]
+    )
     assert _options_from_args(args).einvoice.mode == "only"
     args = build_parser().parse_args(["extract", "x.pdf", "--schema", "s.json"])
     assert _options_from_args(args).einvoice.mode == "prefer"
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["extract", "x.pdf", "--schema", "s.json", "--einvoice", "always"])
+        build_parser().parse_args(
+            ["extract", "x.pdf", "--schema", "s.json", "--einvoice", "always"]
+        )
     with pytest.raises(Exception, match="extra"):
         PipelineOptions.model_validate({"einvoice": {"mode": "prefer", "typo": 1}})
     s = Sample()
@@ -280,15 +317,58 @@ def test_cli_flag_sets_the_pipeline_option(tmp_path: Path, invoice_schema) -> No
     from docvlm.cli import main
 
     out = tmp_path / "out"
-    assert main(["extract", str(xml), "--schema", str(invoice_schema), "--out", str(out), "-q", "--no-detect"]) == 0
-    assert json.loads(pd.read_parquet(out / "provenance.parquet").to_json(orient="records"))[0]["reader"] == "einvoice"
+    assert (
+        main(
+            [
+                "extract",
+                str(xml),
+                "--schema",
+                str(invoice_schema),
+                "--out",
+                str(out),
+                "-q",
+                "--no-detect",
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads(pd.read_parquet(out / "provenance.parquet").to_json(orient="records"))[0][
+            "reader"
+        ]
+        == "einvoice"
+    )
 
 
 def test_pin_errors_are_schema_errors() -> None:
     from docvlm.einvoice.mapping import map_schema
 
     line_pin = schema_from_dict(
-        {"type": "object", "properties": {"x": {"type": "number", "x-docvlm": {"en16931": "BT-131"}}}}, "s"
+        {
+            "type": "object",
+            "properties": {"x": {"type": "number", "x-docvlm": {"en16931": "BT-131"}}},
+        },
+        "s",
     )
     with pytest.raises(SchemaError, match="invoice-line term"):
         map_schema(line_pin)
+
+
+@pytest.mark.parametrize("how", ["af", "kids"])
+def test_attachment_found_in_associated_files_and_nested_name_trees(
+    tmp_path: Path, how: str
+) -> None:
+    import pymupdf
+    from einvoice_samples import relink_attachment
+
+    from docvlm.einvoice import load_invoice
+
+    s = Sample()
+    flat = make_pdf(tmp_path / "flat.pdf", page_lines(s), {"factur-x.xml": cii_d16b(s)})
+    pdf = relink_attachment(flat, tmp_path / f"{how}.pdf", how)
+    with pymupdf.open(pdf) as doc:
+        if how == "af":
+            assert doc.embfile_names() == []  # PyMuPDF's own API no longer sees it
+    inv = load_invoice(str(pdf))
+    assert inv is not None and inv.header["BT-112"].value == s.total
+    assert inv.source == f"{pdf}!factur-x.xml"

@@ -79,11 +79,15 @@ def test_titles_and_descriptions_decide_when_names_do_not() -> None:
 
 
 def test_similarity_and_one_to_one_assignment() -> None:
-    assert similarity("Rechnungs-Nr.", "Rechnungsnummer") > similarity("Rechnungs-Nr.", "Bestellnummer")
+    assert similarity("Rechnungs-Nr.", "Rechnungsnummer") > similarity(
+        "Rechnungs-Nr.", "Bestellnummer"
+    )
     assert similarity("invoice no", "Invoice number") > 0.5
     spec = _schema({"total": {"type": "number"}, "grand_total": {"type": "number"}})
     from docvlm.einvoice.mapping import compatible
     from docvlm.einvoice.terms import TERMS
 
-    got = match_fields(spec.fields, [t for t in TERMS if t.level == "header"], compatible=compatible)
+    got = match_fields(
+        spec.fields, [t for t in TERMS if t.level == "header"], compatible=compatible
+    )
     assert len({m.concept for m in got.values()}) == len(got)  # no term twice

@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pymupdf
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +32,7 @@ class Attachment:
     data: bytes
 
 
-def _filespec_stream(doc, xref: int) -> tuple[str, int] | None:
+def _filespec_stream(doc: pymupdf.Document, xref: int) -> tuple[str, int] | None:
     """(file name, stream xref) of a file specification dictionary."""
     name = ""
     for key in ("UF", "F"):
@@ -48,7 +52,7 @@ def _refs(value: str) -> list[int]:
     return [int(x) for x in _REF.findall(value or "")]
 
 
-def _name_tree_specs(doc, xref: int, depth: int = 0) -> list[int]:
+def _name_tree_specs(doc: pymupdf.Document, xref: int, depth: int = 0) -> list[int]:
     """Filespec xrefs in a name tree node (``/Names`` pairs, ``/Kids`` recursively)."""
     if depth > 16:
         return []
@@ -63,7 +67,7 @@ def _name_tree_specs(doc, xref: int, depth: int = 0) -> list[int]:
     return specs
 
 
-def embedded_files(doc) -> list[Attachment]:
+def embedded_files(doc: pymupdf.Document) -> list[Attachment]:
     """Every embedded file of an open PyMuPDF document, each once."""
     found: dict[str, Attachment] = {}
     try:
@@ -126,4 +130,10 @@ def find_pdf_invoice(path: str) -> Attachment | None:
         return invoice_attachment(embedded_files(doc))
 
 
-__all__ = ["INVOICE_NAMES", "Attachment", "embedded_files", "find_pdf_invoice", "invoice_attachment"]
+__all__ = [
+    "INVOICE_NAMES",
+    "Attachment",
+    "embedded_files",
+    "find_pdf_invoice",
+    "invoice_attachment",
+]

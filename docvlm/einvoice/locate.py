@@ -26,7 +26,12 @@ class Hit:
 
 
 def _union(boxes: list[BBox]) -> BBox:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def _near(hit: Hit, near: Hit | None) -> float:
@@ -51,7 +56,9 @@ def _number_hits(target: float, line: Line) -> list[Hit]:
             for decimal_comma in (None, True):
                 value = parse_amount(text, decimal_comma)
                 if value is not None and abs(abs(value) - abs(target)) < 0.005:
-                    hits.append(Hit(line.page, _union([w.bbox for w in span]), text, line.region_class))
+                    hits.append(
+                        Hit(line.page, _union([w.bbox for w in span]), text, line.region_class)
+                    )
                     break
             if hits and hits[-1].text == text:
                 break  # the shortest span that reads as the number
@@ -72,7 +79,12 @@ def _text_hit(target: str, lines: list[Line], i: int, whole_word: bool) -> Hit |
         if target in compact(" ".join(ln.text for ln in group)):
             if n > 1 and target in compact(" ".join(ln.text for ln in group[1:])):
                 return None  # found from a later line on: that line reports it
-            return Hit(line.page, _union([ln.bbox for ln in group]), " / ".join(ln.text for ln in group), line.region_class)
+            return Hit(
+                line.page,
+                _union([ln.bbox for ln in group]),
+                " / ".join(ln.text for ln in group),
+                line.region_class,
+            )
     return None
 
 
@@ -94,7 +106,10 @@ def locate(value: object, kind: str, pages: list[Page], near: Hit | None = None)
             hits.extend(_number_hits(float(value), ln))
     elif kind == "date":
         for ln in lines:
-            if any(iso == value for iso, _, _ in find_dates(ln.text) + find_dates(ln.text, dayfirst=False)):
+            if any(
+                iso == value
+                for iso, _, _ in find_dates(ln.text) + find_dates(ln.text, dayfirst=False)
+            ):
                 hits.append(Hit(ln.page, ln.bbox, ln.text, ln.region_class))
     elif kind == "code" and len(str(value)) == 3 and str(value).isupper():
         for ln in lines:
@@ -109,7 +124,12 @@ def locate(value: object, kind: str, pages: list[Page], near: Hit | None = None)
         if hits:
             page = max({h.page for h in hits}, key=lambda n: sum(h.page == n for h in hits))
             same = [h for h in hits if h.page == page]
-            return Hit(page, _union([h.bbox for h in same]), " / ".join(h.text for h in same), same[0].region_class)
+            return Hit(
+                page,
+                _union([h.bbox for h in same]),
+                " / ".join(h.text for h in same),
+                same[0].region_class,
+            )
         return None
     elif kind in ("text", "identifier", "code"):
         target = compact(str(value))

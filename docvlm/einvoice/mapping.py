@@ -74,7 +74,9 @@ def _pin(node: dict[str, Any], where: str) -> tuple[bool, str | None]:
     tid = f"{m.group(1).upper()}-{m.group(2)}{m.group(3) or ''}" if m else str(value)
     if tid not in BY_ID and tid != LINE_GROUP.id:
         known = ", ".join(t.id for t in TERMS)
-        raise SchemaError(f"{where}: x-docvlm.en16931 {value!r} is not a term docvlm reads; known: {known}")
+        raise SchemaError(
+            f"{where}: x-docvlm.en16931 {value!r} is not a term docvlm reads; known: {known}"
+        )
     return True, tid
 
 
@@ -89,7 +91,9 @@ def _context(schema: dict[str, Any], path: str) -> list[str]:
     return out
 
 
-def _array_matches(schema: SchemaSpec, arr: ArraySpec, line_terms: list[Term]) -> dict[str, FieldMatch]:
+def _array_matches(
+    schema: SchemaSpec, arr: ArraySpec, line_terms: list[Term]
+) -> dict[str, FieldMatch]:
     node = _node(schema.schema, arr.path)
     pinned, tid = _pin(node, f"{schema.name}: {arr.path}")
     if pinned and tid is None:
@@ -100,7 +104,9 @@ def _array_matches(schema: SchemaSpec, arr: ArraySpec, line_terms: list[Term]) -
         p, t = _pin(items_node.get(spec.name) or {}, f"{schema.name}: {arr.path}[].{spec.name}")
         if p:
             if t is not None and BY_ID[t].level != "line":
-                raise SchemaError(f"{schema.name}: {arr.path}[].{spec.name}: {t} is no invoice-line term")
+                raise SchemaError(
+                    f"{schema.name}: {arr.path}[].{spec.name}: {t} is no invoice-line term"
+                )
             pins[spec.name] = t
     if not pinned:
         pseudo = FieldSpec(path=arr.path, name=arr.path.rsplit(".", 1)[-1], type="array",
@@ -109,7 +115,9 @@ def _array_matches(schema: SchemaSpec, arr: ArraySpec, line_terms: list[Term]) -
         if group < ARRAY_THRESHOLD:
             return {}
     elif tid != LINE_GROUP.id:
-        raise SchemaError(f"{schema.name}: {arr.path}: an array maps to BG-25 (invoice lines), not {tid}")
+        raise SchemaError(
+            f"{schema.name}: {arr.path}: an array maps to BG-25 (invoice lines), not {tid}"
+        )
     ctx = [arr.path.rsplit(".", 1)[-1], arr.title or ""]
     items = list(arr.items)  # item fields have path == name
     return match_fields(

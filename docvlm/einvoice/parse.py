@@ -23,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 MAX_XML_BYTES = 32 << 20
 # UNCL 1001 codes of credit notes (EN 16931 code list for BT-3)
-CREDIT_NOTE_CODES = frozenset({"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"})
+CREDIT_NOTE_CODES = frozenset(
+    {"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"}
+)
 _PREFIXES = {
     "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100": "rsm",
     "urn:ferd:CrossIndustryDocument:invoice:1p0": "rsm",
@@ -205,7 +207,9 @@ def _address(elem: Element) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _read_term(tree: _Tree, start: Element, term: Term, syntax: str, currency: str | None) -> TermValue | None:
+def _read_term(
+    tree: _Tree, start: Element, term: Term, syntax: str, currency: str | None
+) -> TermValue | None:
     paths = term.cii if syntax == "CII" else term.ubl
     for path in paths:
         hits = tree.select(start, path)
@@ -273,7 +277,9 @@ def read_invoice(data: bytes, source: str) -> EInvoice:
             continue
         if term.kind == "count":
             xp = tree.xpath(line_elems[0]).rsplit("[", 1)[0] if line_elems else ""
-            inv.header[term.id] = TermValue(term.id, len(line_elems), str(len(line_elems)), f"count({xp})")
+            inv.header[term.id] = TermValue(
+                term.id, len(line_elems), str(len(line_elems)), f"count({xp})"
+            )
             continue
         tv = cur if term.id == "BT-5" else _read_term(tree, root, term, syntax, currency)
         if tv is not None:
@@ -286,7 +292,14 @@ def read_invoice(data: bytes, source: str) -> EInvoice:
             if tv is not None:
                 row[term.id] = tv
         inv.lines.append(row)
-    logger.debug("%s: %s %s, %d header terms, %d lines", source, syntax, name, len(inv.header), len(inv.lines))
+    logger.debug(
+        "%s: %s %s, %d header terms, %d lines",
+        source,
+        syntax,
+        name,
+        len(inv.header),
+        len(inv.lines),
+    )
     return inv
 
 

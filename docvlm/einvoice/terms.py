@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["text", "identifier", "date", "amount", "quantity", "percent", "code", "address", "count"]
+Kind = Literal[
+    "text", "identifier", "date", "amount", "quantity", "percent", "code", "address", "count"
+]
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,12 @@ def _party_terms(role: Literal["seller", "buyer"]) -> list[Term]:
     }[role]
     words = _SELLER if role == "seller" else _BUYER
     de, fr = ("Verkäufer", "vendeur") if role == "seller" else ("Käufer", "acheteur")
-    cii_party = tuple(f"{a}/{'SellerTradeParty' if role == 'seller' else 'BuyerTradeParty'}" for a in _AG)
-    ubl_party = "AccountingSupplierParty/Party" if role == "seller" else "AccountingCustomerParty/Party"
+    cii_party = tuple(
+        f"{a}/{'SellerTradeParty' if role == 'seller' else 'BuyerTradeParty'}" for a in _AG
+    )
+    ubl_party = (
+        "AccountingSupplierParty/Party" if role == "seller" else "AccountingCustomerParty/Party"
+    )
     r = role.capitalize()
     terms = [
         Term(ids[0], f"{r} name", "text", "header",

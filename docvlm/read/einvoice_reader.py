@@ -123,7 +123,13 @@ class EInvoiceReader(Reader):
 
     # -- reading
 
-    def _page(self, doc: DocumentContent, schema: SchemaSpec, wanted, prior) -> ReadResult:
+    def _page(
+        self,
+        doc: DocumentContent,
+        schema: SchemaSpec,
+        wanted: list[str] | None,
+        prior: list[FieldValue] | None,
+    ) -> ReadResult:
         if not doc.pages:
             return ReadResult()
         self.ensure_ready()
@@ -171,7 +177,9 @@ class EInvoiceReader(Reader):
         ]
         logger.info("einvoice: %s: %s %s, %d values from the XML, %d from the page",
                     doc.doc_id[:12], invoice.syntax, invoice.root, len(values), len(kept))  # fmt: skip
-        return ReadResult(values=[*values, *kept], errors=[*errors, *page.errors, *checks], calls=page.calls)
+        return ReadResult(
+            values=[*values, *kept], errors=[*errors, *page.errors, *checks], calls=page.calls
+        )
 
     def _from_xml(
         self,
@@ -188,26 +196,45 @@ class EInvoiceReader(Reader):
         negate = self.einvoice.credit_notes == "negative" and invoice.is_credit_note
         best: dict[str, FieldValue] = {}
         for v in page_values:
-            if v.value is not None and (v.path not in best or v.confidence > best[v.path].confidence):
+            if v.value is not None and (
+                v.path not in best or v.confidence > best[v.path].confidence
+            ):
                 best[v.path] = v
         values: list[FieldValue] = []
         checks: list[ErrorItem] = []
 
-        def make(path: str, spec: FieldSpec, tv: TermValue, near: Hit | None = None) -> FieldValue | None:
+        def make(
+            path: str, spec: FieldSpec, tv: TermValue, near: Hit | None = None
+        ) -> FieldValue | None:
             # line items are not cross-checked: page rows and XML lines need not pair up by index
             term = BY_ID[tv.term]
-            if negate and term.kind == "amount" and tv.term not in _UNSIGNED and isinstance(tv.value, float):
+            if (
+                negate
+                and term.kind == "amount"
+                and tv.term not in _UNSIGNED
+                and isinstance(tv.value, float)
+            ):
                 tv = type(tv)(tv.term, -abs(tv.value), tv.raw, tv.xpath)
             value = coerce(spec, tv, term.kind)
             if value is None:
                 return None
-            fv = FieldValue(path=path, value=value, raw=tv.raw, reader=NAME, confidence=1.0, xpath=tv.xpath)
+            fv = FieldValue(
+                path=path, value=value, raw=tv.raw, reader=NAME, confidence=1.0, xpath=tv.xpath
+            )
             seen = best.get(path)
             if seen is not None and same_value(spec, seen.value, tv.value):
-                return fv.model_copy(update={"page": seen.page, "bbox": seen.bbox, "region_class": seen.region_class})
-            hit = locate(tv.value, term.kind, doc.pages, near) if doc.pages and term.kind != "count" else None
+                return fv.model_copy(
+                    update={"page": seen.page, "bbox": seen.bbox, "region_class": seen.region_class}
+                )
+            hit = (
+                locate(tv.value, term.kind, doc.pages, near)
+                if doc.pages and term.kind != "count"
+                else None
+            )
             if hit is not None:
-                fv = fv.model_copy(update={"page": hit.page, "bbox": hit.bbox, "region_class": hit.region_class})
+                fv = fv.model_copy(
+                    update={"page": hit.page, "bbox": hit.bbox, "region_class": hit.region_class}
+                )
             elif (
                 seen is not None
                 and "/" not in path
@@ -235,7 +262,9 @@ class EInvoiceReader(Reader):
             items = mapping.arrays.get(arr.path)
             if not items or not invoice.lines:
                 continue
-            if wanted is not None and not any(w == arr.path or w.startswith(arr.path + "/") for w in wanted):
+            if wanted is not None and not any(
+                w == arr.path or w.startswith(arr.path + "/") for w in wanted
+            ):
                 continue
             specs = {s.name: s for s in arr.items}
             # the item's name first: its row on the page anchors the row's numbers

@@ -74,7 +74,9 @@ def _stem(token: str) -> str:
     return token
 
 
-_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+_UMLAUTS = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"}
+)
 
 
 @lru_cache(maxsize=8192)
@@ -138,7 +140,9 @@ def field_words(spec: FieldSpec, context: Sequence[str] = ()) -> FieldWords:
     bag = set()
     for text in (*primary, *secondary, *context):
         bag.update(tokens(text))
-    return FieldWords(tuple(dict.fromkeys(primary)), tuple(dict.fromkeys(secondary)), frozenset(bag))
+    return FieldWords(
+        tuple(dict.fromkeys(primary)), tuple(dict.fromkeys(secondary)), frozenset(bag)
+    )
 
 
 class _Idf:
@@ -166,7 +170,9 @@ class _Idf:
 
 def score(words: FieldWords, concept: Concept, idf: _Idf | None = None) -> float:
     """How well a field's words name ``concept``, 0..1."""
-    best_primary = max((similarity(p, q) for p in words.primary for q in concept.words), default=0.0)
+    best_primary = max(
+        (similarity(p, q) for p in words.primary for q in concept.words), default=0.0
+    )
     best_desc = max((similarity(p, q) for p in words.secondary for q in concept.words), default=0.0)
     bag = idf.cosine(words.bag, concept.id) if idf else 0.0
     return 0.75 * max(best_primary, 0.9 * best_desc) + 0.25 * bag
