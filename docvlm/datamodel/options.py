@@ -69,7 +69,7 @@ class EInvoiceOptions(_Options):
     )
     cross_check: bool = Field(default=True, description="report page values that disagree with the XML")
     mismatch_min_confidence: float = Field(
-        default=0.5, ge=0, le=1, description="page values below this confidence are not cross-checked"
+        default=0.3, ge=0, le=1, description="page values below this confidence are not cross-checked"
     )
     match_threshold: float = Field(
         default=0.5, ge=0, le=1, description="least similarity for a schema field to map to a term"

@@ -7,6 +7,7 @@ words for numbers, the line(s) for text) and the region class — provenance for
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from docvlm.datamodel import BBox, Line, Page
@@ -44,7 +45,10 @@ def _near(hit: Hit, near: Hit | None) -> float:
     return 0.0 if bottom - top > -2 else 1.0 + abs(hit.bbox[1] - near.bbox[1]) / 10_000
 
 
-def _number_hits(target: float, line: Line) -> list[Hit]:
+_DECIMALS = re.compile(r"\d[.,]\d{2}(?!\d)")
+
+
+def _number_hits(target: float, line: Line, kind: str) -> list[Hit]:
     hits = []
     words = line.words
     for i in range(len(words)):
@@ -53,6 +57,8 @@ def _number_hits(target: float, line: Line) -> list[Hit]:
             text = " ".join(w.text for w in span)
             if not any(ch.isdigit() for ch in text):
                 continue
+            if kind == "amount" and not _DECIMALS.search(text):
+                continue  # money is printed with cents: a bare '1' is no 1.00
             for decimal_comma in (None, True):
                 value = parse_amount(text, decimal_comma)
                 if value is not None and abs(abs(value) - abs(target)) < 0.005:
@@ -103,7 +109,7 @@ def locate(value: object, kind: str, pages: list[Page], near: Hit | None = None)
     hits: list[Hit] = []
     if kind in ("amount", "quantity", "percent"):
         for ln in lines:
-            hits.extend(_number_hits(float(value), ln))
+            hits.extend(_number_hits(float(value), ln, kind))
     elif kind == "date":
         for ln in lines:
             if any(
