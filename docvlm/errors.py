@@ -106,3 +106,17 @@ class DocumentFailed(DocvlmError):
         from docvlm.datamodel import DocumentResult
 
         return DocumentResult.model_validate_json(self.args[0])
+
+
+class EInvoiceError(ReaderError):
+    """An e-invoice XML (embedded in a PDF or standalone) that cannot be used.
+
+    Attributes:
+        error_type: The error-table type: ``EInvoiceRefused`` (a DTD, entity or external
+            reference: possible XXE or billion-laughs), ``EInvoiceMalformed`` (not
+            well-formed XML) or ``EInvoiceUnsupported`` (XML, but no CII/UBL invoice).
+    """
+
+    def __init__(self, message: str, error_type: str = "EInvoiceMalformed") -> None:
+        super().__init__(message)
+        self.error_type = error_type

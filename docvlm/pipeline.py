@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 
 from docvlm.assemble import assemble
 from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, Page, PipelineOptions, SourceDoc
+from docvlm.einvoice.syntax import XML_MIME
 from docvlm.errors import ConfigError, DocvlmError
 from docvlm.lines import assign_regions, build_lines
 from docvlm.read import DocumentContent, Reader, get_reader
+from docvlm.read.einvoice_reader import EInvoiceReader
 from docvlm.render import get_renderer
 from docvlm.schema import SchemaSpec, load_schema
 from docvlm.validate import validate_record
@@ -77,7 +79,9 @@ class Pipeline:
             from docvlm.engines.ocr import get_ocr_engine
 
             self.ocr = get_ocr_engine(self.options.ocr)
-        self.reader = reader or get_reader(self.options.reader)
+        # e-invoice XML (embedded or standalone) first, the configured reader for the page
+        self.page_reader = reader or get_reader(self.options.reader)
+        self.reader = EInvoiceReader.around(self.page_reader, self.options.einvoice)
         try:
             self.reader.ensure_ready()
         except ConfigError:
@@ -87,7 +91,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Release the reader's connections (HTTP clients); models are freed with the object."""
-        close = getattr(self.reader, "close", None)
+        close = getattr(self.page_reader, "close", None)
         if callable(close):
             close()
 
@@ -171,7 +175,8 @@ class Pipeline:
         errors: list[ErrorItem] = []
         pages: list[Page] = []
         try:
-            pages = self.page_content(src, errors, stats)
+            # a standalone e-invoice XML has no pages; the einvoice reader reads the file
+            pages = [] if src.mime == XML_MIME else self.page_content(src, errors, stats)
         except DocvlmError as exc:
             errors.append(_error(exc, "render"))
         except MemoryError as exc:
@@ -192,13 +197,13 @@ class Pipeline:
                 )
             )
         result.pages = len(pages)
-        if not pages:
+        if not pages and src.mime != XML_MIME:
             result.errors = errors
             return result
 
         clock = time.perf_counter()
         try:
-            renderer = get_renderer(src, options.render)
+            renderer = get_renderer(src, options.render) if pages else None
             content = DocumentContent(
                 doc_id=src.doc_id,
                 source=src.path,

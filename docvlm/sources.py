@@ -10,10 +10,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from docvlm.datamodel import SourceDoc
+from docvlm.einvoice.syntax import XML_MIME, describe_xml, invoice_syntax
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+SUPPORTED = ("application/pdf", "image/png", "image/jpeg", "image/tiff", XML_MIME)
 _CHUNK = 1 << 20
 
 
@@ -28,12 +29,16 @@ def sniff(head: bytes) -> str | None:
     # PDF readers accept the header anywhere in the first KiB.
     if b"%PDF-" in head[:1024]:
         return "application/pdf"
+    if invoice_syntax(head):  # CII or UBL e-invoice
+        return XML_MIME
     return None
 
 
 def _describe(head: bytes) -> str:
     if not head.strip():
         return "blank bytes"
+    if xml := describe_xml(head):
+        return xml
     try:
         head[:256].decode("utf-8")
         return "text, not a document"
@@ -69,7 +74,7 @@ def inspect_file(path: str | Path) -> SourceDoc:
             doc_id=doc_id,
             mime="unknown",
             size=size,
-            error=f"unsupported file type ({_describe(head)}); expected PDF, PNG, JPEG or TIFF",
+            error=f"unsupported file type ({_describe(head)}); expected PDF, PNG, JPEG, TIFF or an e-invoice XML (CII, UBL)",
         )
     return SourceDoc(path=p, doc_id=doc_id, mime=mime, size=size)
 

@@ -179,10 +179,10 @@ def test_model_loaded_once_per_pipeline(idefics3_dir):
     pipeline = Pipeline(
         PipelineOptions(reader=ReaderOptions(kind="transformers", model=str(idefics3_dir)))
     )
-    first = pipeline.reader.engine
+    first = pipeline.page_reader.engine
     assert first is not None and first.model is not None  # loaded when the pipeline was built
     pipeline.reader.ensure_ready()
-    assert pipeline.reader.engine is first
+    assert pipeline.page_reader.engine is first
     assert (first.device, first.dtype) == ("cpu", "float32")  # "auto" resolved on this machine
 
 

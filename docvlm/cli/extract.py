@@ -46,6 +46,8 @@ def options_from_args(args: argparse.Namespace):
             data["reader"][key] = getattr(args, key)
     if args.formats:
         data["output"]["formats"] = args.formats.split(",")
+    if getattr(args, "einvoice", None):
+        data.setdefault("einvoice", {})["mode"] = args.einvoice
     configured_vlm = data["reader"].get("model") or data["reader"].get("base_url")
     if configured_vlm and not args.reader and "kind" not in data["reader"]:
         data["reader"]["kind"] = "cascade"  # a configured VLM defaults to the cascade

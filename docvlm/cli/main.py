@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--detector-model", help="path to an exported PicoDet ONNX layout model")
     ex.add_argument("--device", choices=["auto", "cpu", "cuda"])
     ex.add_argument("--formats", help="comma list: parquet,csv")
+    ex.add_argument(
+        "--einvoice",
+        choices=["prefer", "only", "ignore"],
+        help="embedded/standalone e-invoice XML: prefer (default), only, ignore",
+    )
     ex.add_argument("--show", action="store_true", help="print the record table")
     ex.add_argument("-q", "--quiet", action="store_true")
     ex.set_defaults(func=cmd_extract)

@@ -14,6 +14,7 @@ from docvlm.datamodel.document import (
 )
 from docvlm.datamodel.options import (
     DetectOptions,
+    EInvoiceOptions,
     LimitOptions,
     OcrOptions,
     OutputOptions,
@@ -27,6 +28,7 @@ __all__ = [
     "DetectOptions",
     "DocStatus",
     "DocumentResult",
+    "EInvoiceOptions",
     "ErrorItem",
     "FieldValue",
     "LimitOptions",

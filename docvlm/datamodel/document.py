@@ -91,6 +91,7 @@ class FieldValue(BaseModel):
     region_class: str | None = None
     reader: str = "ocr"
     confidence: float = 0.0
+    xpath: str | None = Field(default=None, description="where in an e-invoice XML the value is")
 
 
 class ErrorItem(BaseModel):

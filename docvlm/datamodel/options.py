@@ -96,6 +96,32 @@ class ReaderOptions(_Options):
         return self
 
 
+class EInvoiceOptions(_Options):
+    """E-invoices: the EN 16931 XML embedded in a PDF (Factur-X, ZUGFeRD) or given as a file."""
+
+    mode: Literal["prefer", "only", "ignore"] = Field(
+        default="prefer",
+        description="prefer: XML values win, the page is read too and cross-checked; "
+        "only: XML values alone, the page is not read; ignore: read the page as if no XML",
+    )
+    credit_notes: Literal["as_written", "negative"] = Field(
+        default="as_written",
+        description="negative: amounts of credit notes (BT-3 381, UBL CreditNote) become negative",
+    )
+    cross_check: bool = Field(
+        default=True, description="report page values that disagree with the XML"
+    )
+    mismatch_min_confidence: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="page values below this confidence are not cross-checked",
+    )
+    match_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="least similarity for a schema field to map to a term"
+    )
+
+
 class OutputOptions(_Options):
     formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet", "csv"])
 
@@ -119,5 +145,6 @@ class PipelineOptions(_Options):
     detect: DetectOptions = Field(default_factory=DetectOptions)
     ocr: OcrOptions = Field(default_factory=OcrOptions)
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    einvoice: EInvoiceOptions = Field(default_factory=EInvoiceOptions)
     output: OutputOptions = Field(default_factory=OutputOptions)
     limits: LimitOptions = Field(default_factory=LimitOptions)

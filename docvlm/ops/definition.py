@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from docvlm.datamodel import (
     DetectOptions,
+    EInvoiceOptions,
     OcrOptions,
     OutputOptions,
     PipelineOptions,
@@ -155,6 +156,7 @@ class PipelineConfig(_Model):
     detect: DetectOptions = Field(default_factory=DetectOptions)
     ocr: OcrOptions = Field(default_factory=OcrOptions)
     reader: ReaderOptions = Field(default_factory=ReaderOptions)
+    einvoice: EInvoiceOptions = Field(default_factory=EInvoiceOptions)
     output: OutputConfig
     schedule: ScheduleConfig | None = None
     watch: WatchConfig = Field(default_factory=WatchConfig)
@@ -193,6 +195,7 @@ class PipelineConfig(_Model):
             detect=self.detect,
             ocr=self.ocr,
             reader=self.reader,
+            einvoice=self.einvoice,
             output=OutputOptions(formats=list(self.output.formats)),
         )
 
