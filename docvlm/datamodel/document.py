@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 BBox = tuple[float, float, float, float]
 
@@ -34,6 +34,28 @@ class SourceDoc(BaseModel):
     error: str | None = Field(
         default=None, description="why the file cannot be processed (set by discovery)"
     )
+    snapshot: str | None = Field(
+        default=None,
+        description="a private copy of the bytes that were hashed, read instead of ``path`` "
+        "(set by discovery for files that may change, e.g. in a watched folder)",
+    )
+    # The hashed bytes themselves, for small files read once; not serialised (a SourceDoc
+    # sent to another process reads ``snapshot`` or ``path``).
+    _data: bytes | None = PrivateAttr(default=None)
+
+    def content(self) -> bytes | None:
+        """The bytes ``doc_id`` was computed from, when discovery kept them in memory."""
+        return self._data
+
+    def with_content(self, data: bytes) -> SourceDoc:
+        """This document holding ``data`` (the exact bytes its ``doc_id`` hashes)."""
+        self._data = data
+        return self
+
+    @property
+    def read_path(self) -> str:
+        """The file to read the document from: the private snapshot, else ``path``."""
+        return self.snapshot or self.path
 
 
 class Word(BaseModel):
