@@ -34,6 +34,11 @@ class SourceDoc(BaseModel):
     error: str | None = Field(
         default=None, description="why the file cannot be processed (set by discovery)"
     )
+    raw_path: str | None = Field(
+        default=None,
+        description="the file's real name as hex bytes, when ``path`` had to be escaped "
+        "to be printable (a name that is not UTF-8 or holds control characters)",
+    )
     snapshot: str | None = Field(
         default=None,
         description="a private copy of the bytes that were hashed, read instead of ``path`` "
@@ -55,7 +60,13 @@ class SourceDoc(BaseModel):
     @property
     def read_path(self) -> str:
         """The file to read the document from: the private snapshot, else ``path``."""
-        return self.snapshot or self.path
+        if self.snapshot:
+            return self.snapshot
+        if self.raw_path:
+            import os
+
+            return os.fsdecode(bytes.fromhex(self.raw_path))
+        return self.path
 
 
 class Word(BaseModel):
