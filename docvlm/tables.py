@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROVENANCE_COLUMNS = ["doc_id", "source", "field", "value", "page", "bbox", "region_class",
-                      "reader", "confidence", "source_text"]  # fmt: skip
+                      "reader", "confidence", "source_text", "suspicious"]  # fmt: skip
 ERROR_COLUMNS = ["doc_id", "source", "stage", "error_type", "message", "path"]
 
 
@@ -82,6 +82,7 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
             "reader": v.reader,
             "confidence": float(v.confidence),
             "source_text": printable(v.raw),
+            "suspicious": bool(v.suspicious),
         }
         for r in results
         for v in r.values
@@ -90,7 +91,7 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
     tables["provenance"] = provenance.astype(
         {"doc_id": "string", "source": "string", "field": "string", "value": "string",
          "page": "Int64", "region_class": "string", "reader": "string",
-         "confidence": "Float64", "source_text": "string"}
+         "confidence": "Float64", "source_text": "string", "suspicious": "boolean"}
     )  # fmt: skip
     errs = [
         {"doc_id": r.doc_id, "source": printable(r.source), "stage": e.stage,

@@ -124,6 +124,11 @@ class FieldValue(BaseModel):
     region_class: str | None = None
     reader: str = "ocr"
     confidence: float = 0.0
+    suspicious: bool = Field(
+        default=False,
+        description="the value reads like an instruction to a model (prompt injection); "
+        "kept, but the record fails validation",
+    )
 
 
 class ErrorItem(BaseModel):
