@@ -182,7 +182,9 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
         _atomic(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
     else:
         flat = csv_frame(df)
-        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False))
+        # CRLF rows (RFC 4180): the csv writer then quotes a cell holding a bare CR, which
+        # would otherwise split the row in two for most readers
+        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False, lineterminator="\r\n"))
     return path
 
 

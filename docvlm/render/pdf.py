@@ -21,6 +21,13 @@ def open_pdf(src: SourceDoc) -> Any:
     import pymupdf
 
     data = src.content()
+    if data is None and not _encodable(src.read_path):
+        # MuPDF takes UTF-8 file names only: a name that is not UTF-8 is read as bytes
+        try:
+            with open(src.read_path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise InputError(f"{src.path}: cannot read file: {exc.strerror}") from exc
     try:
         if data is not None:
             doc = pymupdf.open(stream=data, filetype="pdf")
@@ -40,6 +47,14 @@ def open_pdf(src: SourceDoc) -> Any:
         doc.close()
         raise InputError(f"{src.path}: PDF has no pages (corrupt or truncated)")
     return doc
+
+
+def _encodable(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_layer(page: Any, scale: float) -> list[Word]:
@@ -168,6 +183,9 @@ class Pdf2ImageRenderer(PyMuPdfRenderer):
         # the same pixel bound as PyMuPDF's zoom
         dpi = max(1, int(self._zoom(pdf_page, dpi) * 72))
         data = src.content()
+        if data is None and not _encodable(src.read_path):
+            with open(src.read_path, "rb") as fh:
+                data = fh.read()
         try:
             if data is not None:
                 images = convert_from_bytes(
