@@ -21,8 +21,12 @@ import glob
 import hashlib
 import logging
 import os
+import shutil
 import stat
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +117,37 @@ def _check_link(path: str) -> str | None:
     return None
 
 
+_snapshot_lock = threading.Lock()
+_snapshot_dir: str | None = None
+
+
+@contextmanager
+def snapshots(parent: str | None = None) -> Iterator[str]:
+    """While active, discovery copies the bytes it hashes into a private temporary folder
+    and documents are read from that copy (``SourceDoc.snapshot``), so a file still being
+    written cannot be hashed at one moment and read at another: the pages read are the
+    bytes the ``doc_id`` names. The folder is removed on exit. Used by the watcher.
+    """
+    global _snapshot_dir
+    folder = tempfile.mkdtemp(prefix="docvlm-snapshots-", dir=parent)
+    with _snapshot_lock:
+        previous, _snapshot_dir = _snapshot_dir, folder
+    try:
+        yield folder
+    finally:
+        with _snapshot_lock:
+            _snapshot_dir = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _snapshot_file(path: str) -> tuple[int, str] | None:
+    folder = _snapshot_dir
+    if folder is None:
+        return None
+    suffix = os.path.splitext(printable_path(path))[1][:16]
+    return tempfile.mkstemp(prefix="src-", suffix=suffix, dir=folder)
+
+
 def inspect_file(path: str | Path, keep_bytes_below: int = 0) -> SourceDoc:
     """Hash and sniff one file; problems go into ``SourceDoc.error`` instead of raising.
 
@@ -150,16 +185,23 @@ def inspect_file(path: str | Path, keep_bytes_below: int = 0) -> SourceDoc:
         if not stat.S_ISREG(st.st_mode):
             return _unusable(p, f"not a regular file: it is {_kind(st.st_mode)}; not read")
         digest = hashlib.sha256()
-        with os.fdopen(fd, "rb", closefd=False) as fh:
+        copy = _snapshot_file(p)
+        snapshot = copy[1] if copy else None
+        size = 0
+        with (
+            os.fdopen(fd, "rb", closefd=False) as fh,
+            os.fdopen(copy[0], "wb") if copy else open(os.devnull, "wb") as out,
+        ):
             head = fh.read(_CHUNK)
-            digest.update(head)
-            if data is not None:
-                data += head
-            while chunk := fh.read(_CHUNK):
+            chunk = head
+            while chunk:
                 digest.update(chunk)
+                size += len(chunk)
                 if data is not None:
                     data += chunk
-        size = len(data) if data is not None else max(st.st_size, len(head))
+                if snapshot:
+                    out.write(chunk)
+                chunk = fh.read(_CHUNK)
     except OSError as exc:
         return _unusable(p, f"cannot read file: {exc.strerror or type(exc).__name__}")
     finally:
@@ -177,7 +219,9 @@ def inspect_file(path: str | Path, keep_bytes_below: int = 0) -> SourceDoc:
             f"unsupported file type ({_describe(head)}); expected PDF, PNG, JPEG or TIFF",
         )
     doc = _source(p, doc_id, mime, size)
-    return doc.with_content(bytes(data)) if data is not None and len(data) == size else doc
+    if snapshot:
+        doc = doc.model_copy(update={"snapshot": snapshot})
+    return doc.with_content(bytes(data)) if data is not None else doc
 
 
 def _path_id(path: str) -> str:

@@ -398,3 +398,55 @@ def test_csv_cells_neutralised_parquet_raw(tmp_path) -> None:
     raw = pd.read_parquet(tmp_path / "t.parquet")
     assert list(raw["note"]) == evil
     assert csv_cell("ok") == "ok" and csv_cell(3) == 3
+
+
+def test_watcher_reads_the_bytes_it_hashed(tmp_path) -> None:
+    """A file changing between hashing and reading: the watcher parses the hashed bytes."""
+    import hashlib
+
+    from test_watch import make_config, pdf_bytes
+
+    from docvlm.ops.watch import FolderWatcher
+    from docvlm.render import get_renderer
+
+    cfg = make_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    f = inbox / "a.pdf"
+    seen: dict = {}
+
+    def hash_change_read(paths: list[str]) -> None:
+        (doc,) = discover(paths)
+        f.write_bytes(pdf_bytes(2))  # the writer was not done
+        (page,) = get_renderer(doc).iter_pages(doc)
+        seen.update(doc=doc, text=" ".join(w.text for w in page.page.words))
+
+    # without the watcher's snapshot: the hash names one state, the pages come from another
+    first = pdf_bytes(1)
+    f.write_bytes(first)
+    hash_change_read([str(f)])
+    assert seen["doc"].doc_id == hashlib.sha256(first).hexdigest()
+    assert "INV-00002" in seen["text"]
+
+    f.write_bytes(first)
+    FolderWatcher(cfg, process=hash_change_read)._process_batch([str(f)])
+    doc = seen["doc"]
+    assert doc.doc_id == hashlib.sha256(first).hexdigest()
+    assert "INV-00001" in seen["text"]  # the bytes that were hashed
+    assert doc.snapshot and not os.path.exists(os.path.dirname(doc.snapshot))  # cleaned up
+    assert doc.path == str(f)  # tables still name the real file
+
+
+def test_kept_bytes_are_the_hashed_bytes(tmp_path) -> None:
+    import hashlib
+
+    from docvlm.render import get_renderer
+
+    path = tmp_path / "x.pdf"
+    make_text_pdf(path, ["Invoice No.: KEEP-1", "Total: 3.00"])
+    original = path.read_bytes()
+    doc = inspect_file(path, keep_bytes_below=1 << 20)
+    make_text_pdf(path, ["Invoice No.: OTHER-2", "Total: 4.00"])
+    assert doc.content() == original and doc.doc_id == hashlib.sha256(original).hexdigest()
+    (page,) = get_renderer(doc).iter_pages(doc)
+    assert "KEEP-1" in " ".join(w.text for w in page.page.words)

@@ -61,7 +61,10 @@ class SourceDoc(BaseModel):
     def read_path(self) -> str:
         """The file to read the document from: the private snapshot, else ``path``."""
         if self.snapshot:
-            return self.snapshot
+            import os
+
+            if os.path.exists(self.snapshot):
+                return self.snapshot  # gone when read on another machine: fall back
         if self.raw_path:
             import os
 
