@@ -450,3 +450,42 @@ def test_kept_bytes_are_the_hashed_bytes(tmp_path) -> None:
     assert doc.content() == original and doc.doc_id == hashlib.sha256(original).hexdigest()
     (page,) = get_renderer(doc).iter_pages(doc)
     assert "KEEP-1" in " ".join(w.text for w in page.page.words)
+
+
+def _tiff_without_width(path: Path) -> Path:
+    """A TIFF whose only IFD lacks ImageWidth (tag 256): Pillow raises a raw KeyError."""
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buf, format="TIFF")
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry : entry + 2])[0] == 256:
+            data[entry : entry + 2] = struct.pack("<H", 65000)  # an unknown private tag
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: _tiff_without_width(p / "nowidth.tiff"), "structure is damaged"),
+        (
+            lambda p: (
+                Image.new("RGB", (300, 300), "white").save(p / "cut.png"),
+                (p / "cut.png").write_bytes((p / "cut.png").read_bytes()[:120]),
+                p / "cut.png",
+            )[-1],
+            "damaged",
+        ),
+        (lambda p: (p / "head.tiff").write_bytes(b"II*\x00" + b"\x00" * 40) and p / "head.tiff",
+         "unreadable image"),
+    ],
+)  # fmt: skip
+def test_decoder_failures_are_input_errors(tmp_path, make, words) -> None:
+    path = make(tmp_path)
+    src = inspect_file(path)
+    with pytest.raises(InputError) as info:
+        list(ImageRenderer(RenderOptions()).iter_pages(src))
+    message = str(info.value)
+    assert path.name in message and words in message, message

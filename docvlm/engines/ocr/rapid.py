@@ -43,7 +43,9 @@ class RapidOcrEngine(OcrEngine):
     #: the detector never sees more pixels than this (its float input is 12 bytes a pixel)
     max_det_pixels: int = 6_000_000
     #: a page longer than this × its width is a strip, detected in tiles along its length
-    max_det_aspect: int = 4
+    max_det_aspect: int = 8
+    #: a strip's tiles are scaled up at most this much (towards ``min_det_side``)
+    max_strip_upscale: float = 2.0
     #: lines read with a lower confidence are read again from a tighter crop
     retry_below: float = 0.9
     #: the tighter crop keeps this share of the detected box's height
@@ -138,8 +140,8 @@ class RapidOcrEngine(OcrEngine):
     def _detect(self, engine: Any, image: np.ndarray) -> list[np.ndarray]:
         """Text-line quadrilaterals in the image's own pixels.
 
-        A strip longer than ``max_det_aspect`` × its width is read at its own scale in
-        overlapping tiles of ``max_det_side`` along its long side: scaled as a page, its
+        A strip longer than ``max_det_aspect`` × its width is detected in overlapping tiles
+        along its long side, scaled up at most ``max_strip_upscale``: scaled as a page, its
         short side brought up to ``min_det_side``, a 20000×40 strip would be a 368000×736
         tensor (23 GB).
         """
@@ -148,10 +150,11 @@ class RapidOcrEngine(OcrEngine):
         h, w = image.shape[:2]
         long_side, short_side = max(h, w), min(h, w)
         if long_side <= self.max_det_aspect * short_side:
-            return self._detect_tile(engine, image, page=True)
+            return self._detect_tile(engine, image, None)
+        scale = min(self.min_det_side / short_side, self.max_strip_upscale)
         axis = 0 if w >= h else 1  # the box coordinate that runs along the strip
-        tile = self.max_det_side
-        overlap = min(short_side, tile // 4)
+        tile = max(int(self.max_det_side / scale), short_side)
+        overlap = tile // 4  # a word or short line cut by one tile is whole in the next
         boxes: list[np.ndarray] = []
         start = 0
         while True:
@@ -160,7 +163,7 @@ class RapidOcrEngine(OcrEngine):
             # each tile keeps the boxes centred in its own share, so a line is kept once
             lo = start + overlap / 2 if start > 0 else -math.inf
             hi = end - overlap / 2 if end < long_side else math.inf
-            for box in self._detect_tile(engine, np.ascontiguousarray(part), page=False):
+            for box in self._detect_tile(engine, np.ascontiguousarray(part), scale):
                 box[:, axis] += start
                 if lo <= float(box[:, axis].mean()) < hi:
                     boxes.append(box)
@@ -168,17 +171,19 @@ class RapidOcrEngine(OcrEngine):
                 return boxes
             start = end - overlap
 
-    def _detect_tile(self, engine: Any, image: np.ndarray, page: bool) -> list[np.ndarray]:
-        """Boxes of one page (scaled to the detector's sizes) or one strip tile (as is)."""
+    def _detect_tile(self, engine: Any, image: np.ndarray, scale: float | None) -> list[np.ndarray]:
+        """Boxes of a page (``scale`` None: scaled to the detector's sizes) or of a strip's
+        tile at ``scale``."""
         import cv2
         import numpy as np
 
         h, w = image.shape[:2]
-        scale = 1.0
-        if page and max(h, w) > self.max_det_side:
-            scale = self.max_det_side / max(h, w)
-        if page and min(h, w) * scale < self.min_det_side:
-            scale = self.min_det_side / min(h, w)
+        if scale is None:
+            scale = 1.0
+            if max(h, w) > self.max_det_side:
+                scale = self.max_det_side / max(h, w)
+            if min(h, w) * scale < self.min_det_side:
+                scale = self.min_det_side / min(h, w)
         # never more than max_det_pixels, whatever the shape (an upscaled small image too)
         scale = min(scale, math.sqrt(self.max_det_pixels / (h * w)))
         dw = max(32, int(round(w * scale / 32) * 32))
