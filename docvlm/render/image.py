@@ -80,7 +80,7 @@ class ImageRenderer(Renderer):
         w, h = img.size
         if w * h > limit and img.format in ("JPEG", "MPO"):
             # decode at 1/2, 1/4 or 1/8 of the size: the full pixels never exist in memory
-            img.draft("RGB", _fit(w, h, limit))
+            img.draft(img.mode, _fit(w, h, limit))
             w, h = img.size
         if w * h > self.options.max_decode_pixels:
             raise InputError(
