@@ -184,6 +184,7 @@ def schema_from_dict(schema: dict[str, Any], name: str, path: str | None = None)
         raise SchemaError(f"{path or name}: the schema must describe an object with properties")
     spec = SchemaSpec(name=name, schema=schema, path=path)
     _walk(schema, "", spec, set(schema.get("required") or ()))
+    check_names(spec)
     for f in spec.fields:
         if f.pattern:
             try:
@@ -191,6 +192,78 @@ def schema_from_dict(schema: dict[str, Any], name: str, path: str | None = None)
             except re.error as exc:
                 raise SchemaError(f"{path or name}: bad pattern for {f.path}: {exc}") from exc
     return spec
+
+
+# -- names that become files and columns ----------------------------------------------------
+
+#: tables every run writes next to the schema's own (a schema must not replace them)
+RESERVED_TABLES = ("errors", "provenance")
+#: the record table's contract columns, and a child table's
+RECORD_COLUMNS = ("doc_id", "source", "status")
+ITEM_COLUMNS = ("doc_id", "item_index")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def _unsafe(name: str) -> str | None:
+    """Why ``name`` cannot name a file or column part, or None."""
+    if not name or not name.strip():
+        return "is empty"
+    if _UNSAFE.search(name):
+        return "holds a path separator or a control character"
+    if name in (".", "..") or name.startswith(".."):
+        return "is '.' or starts with '..'"
+    return None
+
+
+def check_names(spec: SchemaSpec) -> None:
+    """Refuse names that would write outside ``--out``, replace the errors or provenance
+    table, or give two values one column.
+
+    Raises:
+        SchemaError: With the offending name and what to change.
+    """
+    where = spec.path or spec.name
+    problem = _unsafe(spec.name)
+    if problem:
+        raise SchemaError(f"{where}: schema name {spec.name!r} {problem}; rename the file")
+    if spec.name.lower() in RESERVED_TABLES:
+        raise SchemaError(
+            f"{where}: a schema named {spec.name!r} would replace the {spec.name.lower()} "
+            "table every run writes; rename the schema file"
+        )
+    for path in [*spec.columns, *(a.path for a in spec.arrays)]:
+        for part in path.split("."):
+            problem = _unsafe(part)
+            if problem:
+                raise SchemaError(f"{where}: property name {part!r} in {path!r} {problem}")
+    seen: dict[str, str] = {}
+    for column in spec.columns:
+        if column in RECORD_COLUMNS:
+            raise SchemaError(
+                f"{where}: property {column!r} collides with the record table's own "
+                f"{column!r} column; rename the property"
+            )
+        if column in seen:
+            raise SchemaError(
+                f"{where}: properties {seen[column]!r} and {column!r} would both be column "
+                f"{column!r} (a property named with a dot and a nested object); rename one"
+            )
+        seen[column] = column
+    tables = {f"{spec.name}__{a.path}" for a in spec.arrays}
+    for arr in spec.arrays:
+        if arr.path in seen:
+            raise SchemaError(f"{where}: {arr.path!r} is both a column and a child table")
+        for item in arr.items:
+            problem = _unsafe(item.name)
+            if problem:
+                raise SchemaError(f"{where}: property name {item.name!r} in {arr.path} {problem}")
+            if item.name in ITEM_COLUMNS:
+                raise SchemaError(
+                    f"{where}: item property {arr.path}.{item.name} collides with the child "
+                    f"table's own {item.name!r} column; rename the property"
+                )
+    if len(tables) != len(spec.arrays):
+        raise SchemaError(f"{where}: two array properties would write the same child table")
 
 
 # -- paths, pointers and validation: the one place for each ----------------------------------

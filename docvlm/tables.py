@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROVENANCE_COLUMNS = ["doc_id", "source", "field", "value", "page", "bbox", "region_class",
-                      "reader", "confidence", "source_text", "xpath"]  # fmt: skip
+                      "reader", "confidence", "source_text", "xpath", "suspicious"]  # fmt: skip
 ERROR_COLUMNS = ["doc_id", "source", "stage", "error_type", "message", "path"]
 
 
@@ -44,7 +44,7 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
 
     rows = []
     for r in results:
-        row = {"doc_id": r.doc_id, "source": r.source, "status": r.status.value}
+        row = {"doc_id": r.doc_id, "source": printable(r.source), "status": r.status.value}
         for spec in schema.fields:
             row[spec.path] = _get(r.record, spec.path)
         rows.append(row)
@@ -73,16 +73,17 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
     prov = [
         {
             "doc_id": r.doc_id,
-            "source": r.source,
+            "source": printable(r.source),
             "field": v.path,
-            "value": v.value if isinstance(v.value, str) else json.dumps(v.value),
+            "value": printable(v.value) if isinstance(v.value, str) else json.dumps(v.value),
             "page": v.page,
             "bbox": [round(float(x), 1) for x in v.bbox] if v.bbox else None,
             "region_class": v.region_class,
             "reader": v.reader,
             "confidence": float(v.confidence),
-            "source_text": v.raw,
+            "source_text": printable(v.raw),
             "xpath": v.xpath,
+            "suspicious": bool(v.suspicious),
         }
         for r in results
         for v in r.values
@@ -91,11 +92,12 @@ def build_tables(results: Sequence[DocumentResult], schema: SchemaSpec) -> dict[
     tables["provenance"] = provenance.astype(
         {"doc_id": "string", "source": "string", "field": "string", "value": "string",
          "page": "Int64", "region_class": "string", "reader": "string",
-         "confidence": "Float64", "source_text": "string", "xpath": "string"}
+         "confidence": "Float64", "source_text": "string", "xpath": "string",
+         "suspicious": "boolean"}
     )  # fmt: skip
     errs = [
-        {"doc_id": r.doc_id, "source": r.source, "stage": e.stage, "error_type": e.error_type,
-         "message": e.message, "path": e.path}
+        {"doc_id": r.doc_id, "source": printable(r.source), "stage": e.stage,
+         "error_type": e.error_type, "message": printable(e.message), "path": e.path}
         for r in results
         for e in r.errors
     ]  # fmt: skip
@@ -135,12 +137,9 @@ def _umask_mode(path: str | Path) -> None:
 
 
 def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` as it goes into CSV: lists as JSON text."""
-    flat = df.copy()
-    for col in flat.columns:
-        if flat[col].dtype == object:
-            flat[col] = flat[col].map(lambda v: json.dumps(v) if isinstance(v, list) else v)
-    return flat
+    """A copy of ``df`` as it goes into CSV: lists as JSON text, formula-like cells
+    neutralised (:func:`csv_frame`)."""
+    return csv_frame(df)
 
 
 def arrow_schema(df: pd.DataFrame) -> Any:
@@ -159,13 +158,66 @@ def arrow_schema(df: pd.DataFrame) -> Any:
     return pa.schema(fields)
 
 
+#: a CSV cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value made safe for a CSV cell: text a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``+1+cmd``, ``@SUM``, a leading tab or CR) gets a single quote in
+    front, as OWASP advises; other values are unchanged. Parquet keeps the raw value."""
+    if isinstance(value, list):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell through :func:`csv_cell` (the one CSV neutraliser)."""
+    flat = df.copy()
+    for col in flat.columns:
+        kind = str(flat[col].dtype)
+        if kind == "object" or kind.startswith("string"):
+            flat[col] = flat[col].map(csv_cell, na_action="ignore").astype(flat[col].dtype)
+    return flat
+
+
+def printable(value: Any) -> Any:
+    """Text with lone surrogates (undecodable file-name bytes quoted by a decoder's own
+    message) escaped, so Arrow and CSV can encode it; other values unchanged."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def table_path(out_dir: str | Path, name: str, fmt: str) -> Path:
+    """``out_dir/name.fmt``, refused unless it lies directly inside ``out_dir``.
+
+    Raises:
+        SchemaError: ``name`` would put the file elsewhere (separators, ``..``, NUL).
+    """
+    from docvlm.errors import SchemaError
+
+    out = Path(out_dir).resolve()
+    path = (out / f"{name}.{fmt}").resolve()
+    if "\x00" in name or path.parent != out:
+        raise SchemaError(f"table name {name!r} would write outside {out}; refused")
+    return path
+
+
 def write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write one table as Parquet or CSV (by suffix), atomically: temp name, then rename."""
     if path.suffix == ".parquet":
         _atomic(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
     else:
-        flat = csv_ready(df)
-        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False))
+        flat = csv_frame(df)
+        # CRLF rows (RFC 4180): the csv writer then quotes a cell holding a bare CR, which
+        # would otherwise split the row in two for most readers
+        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False, lineterminator="\r\n"))
     return path
 
 
@@ -188,7 +240,7 @@ class ChunkedTables:
             writer: Any = pq.ParquetWriter(tmp, arrow_schema(df))
         else:
             writer = open(tmp, "w", encoding="utf-8", newline="")
-            csv_ready(df.iloc[0:0]).to_csv(writer, index=False)
+            csv_ready(df.iloc[0:0]).to_csv(writer, index=False, lineterminator="\r\n")
         self._files[(name, fmt)] = (tmp, writer)
         return writer
 
@@ -204,7 +256,7 @@ class ChunkedTables:
                     table = pa.Table.from_pandas(df, schema=writer.schema, preserve_index=False)
                     writer.write_table(table)
                 elif len(df):
-                    csv_ready(df).to_csv(writer, index=False, header=False)
+                    csv_ready(df).to_csv(writer, index=False, header=False, lineterminator="\r\n")
 
     def commit(self) -> list[Path]:
         """Close every file, then rename each into place; returns the final paths."""
@@ -212,7 +264,7 @@ class ChunkedTables:
         for (name, fmt), (tmp, writer) in self._files.items():
             writer.close()
             _umask_mode(tmp)
-            final = self.out / f"{name}.{fmt}"
+            final = table_path(self.out, name, fmt)
             os.replace(tmp, final)
             written.append(final)
         self._files = {}
@@ -238,6 +290,6 @@ def write_tables(
     written = []
     for name, df in tables.items():
         for fmt in formats:
-            written.append(write_table(df, out / f"{name}.{fmt}"))
+            written.append(write_table(df, table_path(out, name, fmt)))
     logger.info("wrote %d files to %s", len(written), out)
     return written

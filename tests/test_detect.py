@@ -177,12 +177,25 @@ def test_predict_batch_runs_batches(
 ) -> None:
     images = [page_image, np.full_like(page_image, 255)] * 5
     expected = [get_layout_engine(DetectOptions()).predict(img) for img in images[:2]] * 5
-    det = PicoDetOnnxDetector(DetectOptions())
+    det = PicoDetOnnxDetector(DetectOptions(skip_blank=False))
     det.ensure_ready()
     fake = _BatchingSession(det._session)
     det._session, det._fixed_batch = fake, fixed_batch
     assert det.predict_batch(images) == expected
     assert fake.batch_sizes == expected_calls
+
+
+@needs_model
+def test_blank_pages_never_reach_the_model(page_image: np.ndarray) -> None:
+    images = [page_image, np.full_like(page_image, 255), np.zeros_like(page_image)] * 2
+    det = PicoDetOnnxDetector(DetectOptions())
+    det.ensure_ready()
+    fake = _BatchingSession(det._session)
+    det._session = fake
+    results = det.predict_batch(images)
+    assert results[1] == results[2] == results[4] == results[5] == []
+    assert results[0] == results[3] != []
+    assert sum(fake.batch_sizes) == 2  # only the two printed pages were run
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -46,8 +46,14 @@ def test_folders_recurse_globs_match_and_duplicates_collapse(tmp_path: Path) -> 
     make_text_pdf(tmp_path / "top.pdf", ["y"])
     (tmp_path / ".hidden.pdf").write_bytes(b"%PDF-1.4")
     found = discover([tmp_path, str(tmp_path / "**" / "*.pdf"), tmp_path / "top.pdf"])
-    names = sorted(Path(d.path).name for d in found)
+    names = sorted(Path(d.path).name for d in found if not d.error)
     assert names == ["deep.pdf", "top.pdf"]
+    # the hidden file is skipped, and says so
+    (hidden,) = [d for d in found if d.error]
+    assert Path(hidden.path).name == ".hidden.pdf" and "hidden file" in hidden.error
+    # named explicitly, it is read
+    (named,) = discover([tmp_path / ".hidden.pdf"])
+    assert named.mime == "application/pdf" and named.error is None
 
 
 def test_missing_path_is_an_error_entry(tmp_path: Path) -> None:

@@ -4,8 +4,12 @@ It speaks enough of the OpenAI protocol (``GET /v1/models``, ``POST /v1/chat/com
 answers from a truth table for exactly the fields each request asks (read from the
 ``json_schema`` response format, or from the prompt's "JSON Schema:" line), records every
 request, and injects faults from a script: ``"500"``, ``"429"`` (Retry-After: 0), ``"slow"``,
-``"malformed"`` (a broken body), ``"prose"`` (an answer that is not JSON); ``reject_json_schema``
-answers 400 to ``response_format: json_schema``.
+``"malformed"`` (a broken body), ``"prose"`` (an answer that is not JSON), ``"429-forever"``
+(Retry-After: 100000), ``"trickle"`` (a valid answer sent one byte every ``trickle_s``),
+``"long"`` (every string value ``long_n`` characters long) and the wrong shapes of a 2xx body
+``"no-choices"``, ``"empty-choices"``, ``"message-string"``, ``"content-object"``,
+``"content-list"`` (parts without text), ``"content-null"``, ``"body-list"``;
+``reject_json_schema`` answers 400 to ``response_format: json_schema``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class ChatServer(ThreadingHTTPServer):
         self.default = "ok"
         self.reject_json_schema = False
         self.slow_s = 1.0
+        self.trickle_s = 0.05
+        self.long_n = 5000
         self.delay_s = 0.0
         self.inflight = 0
         self.max_inflight = 0
@@ -132,8 +138,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"choices": [{"message": ')
         elif behaviour == "prose":
             self._reply(body, content="Sorry, I cannot help with that image.")
+        elif behaviour == "429-forever":
+            self._send(429, {"error": {"message": "come back later"}}, {"Retry-After": "100000"})
+        elif behaviour == "trickle":
+            self._trickle(body)
+        elif behaviour == "long":
+            answer = _answer(asked_schema(body), self.server.truth)
+            self._reply(body, content=json.dumps(_lengthen(answer, self.server.long_n)))
+        elif behaviour in _WRONG_SHAPES:
+            self._send(200, _WRONG_SHAPES[behaviour])
         else:
             self._reply(body)
+
+    def _trickle(self, body: dict[str, Any]) -> None:
+        content = json.dumps(_answer(asked_schema(body), self.server.truth))
+        data = json.dumps(_completion(body, {"role": "assistant", "content": content})).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(self.server.trickle_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _reply(self, body: dict[str, Any], content: str | None = None) -> None:
         if content is None:
@@ -164,6 +194,34 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [choice],
             },
         )
+
+
+def _completion(body: dict[str, Any], message: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": body.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+    }
+
+
+def _lengthen(answer: Any, n: int) -> Any:
+    if isinstance(answer, dict):
+        return {k: _lengthen(v, n) for k, v in answer.items()}
+    if isinstance(answer, str):
+        return (answer + " ") * (n // (len(answer) + 1) + 1)
+    return answer
+
+
+_WRONG_SHAPES: dict[str, Any] = {
+    "no-choices": {"id": "x", "object": "chat.completion", "model": "tiny-vlm"},
+    "empty-choices": {"id": "x", "choices": []},
+    "message-string": {"id": "x", "choices": [{"index": 0, "message": "{}"}]},
+    "content-object": {"choices": [{"message": {"role": "assistant", "content": {"a": 1}}}]},
+    "content-list": {"choices": [{"message": {"role": "assistant", "content": [{"x": 1}]}}]},
+    "content-null": {"choices": [{"message": {"role": "assistant", "content": None}}]},
+    "body-list": [{"choices": []}],
+}
 
 
 @contextmanager

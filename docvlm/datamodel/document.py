@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 BBox = tuple[float, float, float, float]
 
@@ -34,6 +34,42 @@ class SourceDoc(BaseModel):
     error: str | None = Field(
         default=None, description="why the file cannot be processed (set by discovery)"
     )
+    raw_path: str | None = Field(
+        default=None,
+        description="the file's real name as hex bytes, when ``path`` had to be escaped "
+        "to be printable (a name that is not UTF-8 or holds control characters)",
+    )
+    snapshot: str | None = Field(
+        default=None,
+        description="a private copy of the bytes that were hashed, read instead of ``path`` "
+        "(set by discovery for files that may change, e.g. in a watched folder)",
+    )
+    # The hashed bytes themselves, for small files read once; not serialised (a SourceDoc
+    # sent to another process reads ``snapshot`` or ``path``).
+    _data: bytes | None = PrivateAttr(default=None)
+
+    def content(self) -> bytes | None:
+        """The bytes ``doc_id`` was computed from, when discovery kept them in memory."""
+        return self._data
+
+    def with_content(self, data: bytes) -> SourceDoc:
+        """This document holding ``data`` (the exact bytes its ``doc_id`` hashes)."""
+        self._data = data
+        return self
+
+    @property
+    def read_path(self) -> str:
+        """The file to read the document from: the private snapshot, else ``path``."""
+        if self.snapshot:
+            import os
+
+            if os.path.exists(self.snapshot):
+                return self.snapshot  # gone when read on another machine: fall back
+        if self.raw_path:
+            import os
+
+            return os.fsdecode(bytes.fromhex(self.raw_path))
+        return self.path
 
 
 class Word(BaseModel):
@@ -92,6 +128,11 @@ class FieldValue(BaseModel):
     reader: str = "ocr"
     confidence: float = 0.0
     xpath: str | None = Field(default=None, description="where in an e-invoice XML the value is")
+    suspicious: bool = Field(
+        default=False,
+        description="the value reads like an instruction to a model (prompt injection); "
+        "kept, but the record fails validation",
+    )
 
 
 class ErrorItem(BaseModel):

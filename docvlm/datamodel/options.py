@@ -16,7 +16,16 @@ class RenderOptions(_Options):
     dpi: int = Field(default=150, ge=36, le=600)
     max_pages: int | None = Field(default=None, description="stop after this many pages")
     max_pixels: int = Field(
-        default=40_000_000, description="larger images are scaled down to this many pixels"
+        default=40_000_000,
+        ge=10_000,
+        description="page images are scaled down to at most this many pixels (PDF pages are "
+        "rendered at a lower zoom, JPEGs decoded at a reduced size)",
+    )
+    max_decode_pixels: int = Field(
+        default=500_000_000,
+        ge=10_000,
+        description="an image file declaring more pixels than this (after the reduced JPEG "
+        "decode) is refused before its pixels are decoded",
     )
 
 
@@ -27,6 +36,7 @@ class DetectOptions(_Options):
     score_threshold: float = 0.5
     iou_threshold: float = 0.5
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    skip_blank: bool = Field(default=True, description="blank pages are not run through the model")
 
 
 class OcrOptions(_Options):
@@ -36,6 +46,7 @@ class OcrOptions(_Options):
         default=20, description="a PDF page with fewer text-layer characters is OCRed"
     )
     min_score: float = 0.5
+    skip_blank: bool = Field(default=True, description="blank pages are not OCRed")
 
 
 #: Reader kinds and the options each one takes (besides ``kind``).

@@ -154,9 +154,14 @@ class FolderWatcher:
         return run_local(self.config, inputs=paths)
 
     def _process_batch(self, paths: list[str] | None) -> None:
+        from docvlm.sources import snapshots
+
         started = time.monotonic()
         try:
-            self._process(paths)
+            # each file is read once: hashed and copied together, then parsed from the copy,
+            # so a half-written file is not read later under the hash of an earlier state
+            with snapshots():
+                self._process(paths)
         except Exception:
             logger.exception("event=watch_batch_failed pipeline=%s files=%s", self.config.name,
                              len(paths) if paths is not None else "all")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import Page, RenderOptions, SourceDoc
 
@@ -41,3 +41,35 @@ class Renderer(ABC):
     @abstractmethod
     def render_page(self, src: SourceDoc, number: int, dpi: int | None = None) -> Image.Image:
         """Render one page (1-based) again, e.g. for a VLM that needs pixels."""
+
+
+def open_source(src: SourceDoc) -> Any:
+    """What a decoder should open: the bytes discovery hashed when it kept them (so the
+    pages read are the bytes the ``doc_id`` names), else the file's path."""
+    data = src.content()
+    if data is not None:
+        import io
+
+        return io.BytesIO(data)
+    return src.read_path
+
+
+def decoder_problem(exc: BaseException) -> str:
+    """A third-party decoder's exception in plain words, its own text kept in brackets."""
+    text = str(exc).strip()
+    low = text.lower()
+    if isinstance(exc, MemoryError):
+        plain = "out of memory while decoding"
+    elif "truncated" in low or isinstance(exc, EOFError):
+        plain = "the file ends early (truncated or still being written)"
+    elif "decompression bomb" in low or "exceeds limit" in low:
+        plain = "the image declares more pixels than allowed"
+    elif isinstance(exc, SyntaxError) or "not a" in low or "cannot identify" in low:
+        plain = "its structure is damaged or it is not the format its header claims"
+    elif isinstance(exc, (KeyError, IndexError, TypeError, ValueError)):
+        plain = "its structure is damaged (a field the decoder needs is missing or invalid)"
+    elif "unsupported" in low or "not supported" in low or "unknown" in low:
+        plain = "it uses a feature or encoding the decoder does not support"
+    else:
+        plain = "the decoder failed"
+    return f"{plain} [{type(exc).__name__}: {text or repr(exc)}]"[:500]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import Page, SourceDoc, Word
 from docvlm.errors import InputError, RenderError
-from docvlm.render.base import RenderedPage, Renderer
+from docvlm.render.base import RenderedPage, Renderer, decoder_problem
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -20,17 +20,41 @@ def open_pdf(src: SourceDoc) -> Any:
     """Open a PDF with PyMuPDF, turning its failures into InputError with the reason."""
     import pymupdf
 
+    data = src.content()
+    if data is None and not _encodable(src.read_path):
+        # MuPDF takes UTF-8 file names only: a name that is not UTF-8 is read as bytes
+        try:
+            with open(src.read_path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise InputError(f"{src.path}: cannot read file: {exc.strerror}") from exc
     try:
-        doc = pymupdf.open(src.path, filetype="pdf")
+        if data is not None:
+            doc = pymupdf.open(stream=data, filetype="pdf")
+        else:
+            doc = pymupdf.open(src.read_path, filetype="pdf")
     except Exception as exc:  # PyMuPDF raises several types for damaged files
-        raise InputError(f"{src.path}: corrupt or truncated PDF ({exc})") from exc
-    if doc.needs_pass:
+        raise InputError(f"{src.path}: corrupt or truncated PDF: {decoder_problem(exc)}") from exc
+    try:
+        needs_pass, pages = doc.needs_pass, doc.page_count
+    except Exception as exc:
+        doc.close()
+        raise InputError(f"{src.path}: corrupt PDF: {decoder_problem(exc)}") from exc
+    if needs_pass:
         doc.close()
         raise InputError(f"{src.path}: encrypted PDF: a password is required to open it")
-    if doc.page_count == 0:
+    if pages == 0:
         doc.close()
         raise InputError(f"{src.path}: PDF has no pages (corrupt or truncated)")
     return doc
+
+
+def _encodable(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_layer(page: Any, scale: float) -> list[Word]:
@@ -57,15 +81,22 @@ class PyMuPdfRenderer(Renderer):
         finally:
             doc.close()
 
+    def _zoom(self, page: Any, dpi: float) -> float:
+        """Pixels per PDF point at ``dpi``, lowered so the page stays within ``max_pixels``
+        (posters, broken MediaBoxes: a 200-inch page would be 900 megapixels at 150 dpi)."""
+        rect = page.rect
+        zoom = dpi / 72
+        area = max(float(rect.width), 1.0) * max(float(rect.height), 1.0)
+        if area * zoom * zoom > self.options.max_pixels:
+            zoom = (self.options.max_pixels / area) ** 0.5
+        return zoom
+
     def _pixmap_image(self, page: Any, dpi: int) -> Image.Image:
+        import pymupdf
         from PIL import Image
 
-        rect = page.rect
-        # Keep giant pages (posters, broken MediaBoxes) within the pixel budget.
-        pixels = (rect.width * dpi / 72) * (rect.height * dpi / 72)
-        if pixels > self.options.max_pixels:
-            dpi = max(int(dpi * (self.options.max_pixels / pixels) ** 0.5), 1)
-        pix = page.get_pixmap(dpi=dpi, alpha=False, colorspace="rgb")
+        zoom = self._zoom(page, dpi)
+        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace="rgb")
         return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
 
     def _page(self, src: SourceDoc, pdf_page: Any, number: int) -> RenderedPage:
@@ -75,7 +106,9 @@ class PyMuPdfRenderer(Renderer):
         except RenderError:
             raise
         except Exception as exc:
-            raise RenderError(f"{src.path}: page {number} could not be rendered ({exc})") from exc
+            raise InputError(
+                f"{src.path}: page {number} could not be rendered: {decoder_problem(exc)}"
+            ) from exc
         scale = image.width / max(pdf_page.rect.width, 1e-6)
         try:
             words = text_layer(pdf_page, scale)
@@ -104,12 +137,27 @@ class PyMuPdfRenderer(Renderer):
             last = doc.page_count
             if self.options.max_pages:
                 last = min(last, self.options.max_pages)
+            good = 0
             for index in range(last):
                 try:
-                    pdf_page = doc.load_page(index)
+                    page = self._page(src, doc.load_page(index), index + 1)
+                except InputError as exc:
+                    if last == 1:
+                        raise
+                    self.warnings.append(str(exc))  # keep the document's other pages
+                    continue
                 except Exception as exc:
-                    raise RenderError(f"{src.path}: page {index + 1} is damaged ({exc})") from exc
-                yield self._page(src, pdf_page, index + 1)
+                    problem = InputError(
+                        f"{src.path}: page {index + 1} is damaged: {decoder_problem(exc)}"
+                    )
+                    if last == 1:
+                        raise problem from exc
+                    self.warnings.append(str(problem))
+                    continue
+                good += 1
+                yield page
+            if not good:
+                raise InputError(f"{src.path}: none of its {last} pages could be rendered")
         finally:
             doc.close()
 
@@ -129,13 +177,24 @@ class Pdf2ImageRenderer(PyMuPdfRenderer):
     name = "pdf2image"
 
     def _render_image(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
-        from pdf2image import convert_from_path
+        from pdf2image import convert_from_bytes, convert_from_path
         from pdf2image.exceptions import PDFInfoNotInstalledError, PDFPageCountError
 
+        # the same pixel bound as PyMuPDF's zoom
+        dpi = max(1, int(self._zoom(pdf_page, dpi) * 72))
+        data = src.content()
+        if data is None and not _encodable(src.read_path):
+            with open(src.read_path, "rb") as fh:
+                data = fh.read()
         try:
-            images = convert_from_path(
-                src.path, dpi=dpi, first_page=number, last_page=number, fmt="ppm"
-            )
+            if data is not None:
+                images = convert_from_bytes(
+                    data, dpi=dpi, first_page=number, last_page=number, fmt="ppm"
+                )
+            else:
+                images = convert_from_path(
+                    src.read_path, dpi=dpi, first_page=number, last_page=number, fmt="ppm"
+                )
         except (PDFInfoNotInstalledError, FileNotFoundError) as exc:
             raise RenderError(
                 "pdf2image backend needs poppler-utils (pdftoppm): apt-get install poppler-utils"

@@ -179,6 +179,22 @@ class PicoDetOnnxDetector(LayoutDetector):
         self.ensure_ready()
         if not images:
             return []
+        if self.options.skip_blank:
+            from docvlm.render.blank import is_blank
+
+            blank = [is_blank(_as_rgb_uint8(img)) for img in images]
+            if any(blank):
+                # a blank page has no layout: only the others go through the model
+                kept = [img for img, b in zip(images, blank, strict=True) if not b]
+                found = iter(self._predict_all(kept))
+                return [[] if b else next(found) for b in blank]
+        return self._predict_all(images)
+
+    def _predict_all(self, images: list[np.ndarray]) -> list[list[Region]]:
+        """:meth:`predict_batch` without the blank-page shortcut."""
+        self.ensure_ready()
+        if not images:
+            return []
         chunk = self._fixed_batch or _MAX_BATCH
         results: list[list[Region]] = []
         for start in range(0, len(images), chunk):

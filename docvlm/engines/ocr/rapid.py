@@ -41,6 +41,12 @@ class RapidOcrEngine(OcrEngine):
     max_det_side: int = 2000
     #: shortest side of the image the text detector sees (smaller pages are scaled up)
     min_det_side: int = 736
+    #: the detector never sees more pixels than this (its float input is 12 bytes a pixel)
+    max_det_pixels: int = 6_000_000
+    #: a page longer than this × its width is a strip, detected in tiles along its length
+    max_det_aspect: int = 8
+    #: a strip's tiles are scaled up at most this much (towards ``min_det_side``)
+    max_strip_upscale: float = 2.0
     #: lines read with a lower confidence are read again from a tighter crop
     retry_below: float = 0.9
     #: the tighter crop keeps this share of the detected box's height
@@ -75,6 +81,10 @@ class RapidOcrEngine(OcrEngine):
                 engine._load_det_model()
                 engine._load_cls_model()
                 engine._load_rec_model()
+                # _detect_tile sizes the detector's input itself; RapidOCR's own resize
+                # (short side up to 736, whatever the long side becomes) must not redo it
+                engine.text_det.limit_type = "max"
+                engine.text_det.limit_side_len = 1 << 30
             except Exception as exc:
                 raise OcrError(f"could not load the RapidOCR models ({exc})") from exc
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)
@@ -82,8 +92,12 @@ class RapidOcrEngine(OcrEngine):
         return self._engine
 
     def recognize(self, image: np.ndarray) -> list[Word]:
+        from docvlm.render.blank import is_blank
+
         if image.ndim != 3 or image.shape[0] < 4 or image.shape[1] < 4:
             return []
+        if self.options.skip_blank and is_blank(image):
+            return []  # nothing to read; spares the ~3 s of detection on an empty page
         with self._lock:
             engine = self._load()
             try:
@@ -127,16 +141,54 @@ class RapidOcrEngine(OcrEngine):
         return words
 
     def _detect(self, engine: Any, image: np.ndarray) -> list[np.ndarray]:
-        """Text-line quadrilaterals in the image's own pixels."""
+        """Text-line quadrilaterals in the image's own pixels.
+
+        A strip longer than ``max_det_aspect`` × its width is detected in overlapping tiles
+        along its long side, scaled up at most ``max_strip_upscale``: scaled as a page, its
+        short side brought up to ``min_det_side``, a 20000×40 strip would be a 368000×736
+        tensor (23 GB).
+        """
+        import numpy as np
+
+        h, w = image.shape[:2]
+        long_side, short_side = max(h, w), min(h, w)
+        if long_side <= self.max_det_aspect * short_side:
+            return self._detect_tile(engine, image, None)
+        scale = min(self.min_det_side / short_side, self.max_strip_upscale)
+        axis = 0 if w >= h else 1  # the box coordinate that runs along the strip
+        tile = max(int(self.max_det_side / scale), short_side)
+        overlap = tile // 4  # a word or short line cut by one tile is whole in the next
+        boxes: list[np.ndarray] = []
+        start = 0
+        while True:
+            end = min(start + tile, long_side)
+            part = image[:, start:end] if axis == 0 else image[start:end]
+            # each tile keeps the boxes centred in its own share, so a line is kept once
+            lo = start + overlap / 2 if start > 0 else -math.inf
+            hi = end - overlap / 2 if end < long_side else math.inf
+            for box in self._detect_tile(engine, np.ascontiguousarray(part), scale):
+                box[:, axis] += start
+                if lo <= float(box[:, axis].mean()) < hi:
+                    boxes.append(box)
+            if end >= long_side:
+                return boxes
+            start = end - overlap
+
+    def _detect_tile(self, engine: Any, image: np.ndarray, scale: float | None) -> list[np.ndarray]:
+        """Boxes of a page (``scale`` None: scaled to the detector's sizes) or of a strip's
+        tile at ``scale``."""
         import cv2
         import numpy as np
 
         h, w = image.shape[:2]
-        scale = 1.0
-        if max(h, w) > self.max_det_side:
-            scale = self.max_det_side / max(h, w)
-        if min(h, w) * scale < self.min_det_side:
-            scale = min(self.min_det_side / min(h, w), 4.0)
+        if scale is None:
+            scale = 1.0
+            if max(h, w) > self.max_det_side:
+                scale = self.max_det_side / max(h, w)
+            if min(h, w) * scale < self.min_det_side:
+                scale = self.min_det_side / min(h, w)
+        # never more than max_det_pixels, whatever the shape (an upscaled small image too)
+        scale = min(scale, math.sqrt(self.max_det_pixels / (h * w)))
         dw = max(32, int(round(w * scale / 32) * 32))
         dh = max(32, int(round(h * scale / 32) * 32))
         small = image

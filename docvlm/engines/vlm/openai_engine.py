@@ -108,8 +108,8 @@ class OpenAIEngine(VlmEngine):
 
     Attributes:
         initial_backoff_s: First retry delay; doubles each retry (with jitter).
-        max_backoff_s: Cap of one delay (a server's Retry-After is capped at
-            ``max_retry_after_s``).
+        max_backoff_s: Cap of one delay, a server's Retry-After included (``Retry-After:
+            100000`` waits ``max_backoff_s``).
         request_logprobs: Ask for token log-probabilities (vLLM and OpenAI give them); when
             present they become per-field confidences.
         max_image_edge: Images are scaled down to this long edge before sending.
@@ -123,9 +123,10 @@ class OpenAIEngine(VlmEngine):
     default_confidence = 0.8
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 30.0
-    max_retry_after_s: float = 120.0
     request_logprobs: bool = False
     max_image_edge: int = 2048
+    #: a response body larger than this is abandoned (and retried)
+    max_response_bytes: int = 16 << 20
 
     def __init__(
         self,
@@ -143,6 +144,7 @@ class OpenAIEngine(VlmEngine):
             raise ConfigError("the openai reader needs a base URL (--base-url or OPENAI_BASE_URL)")
         self.base_url = base_url.rstrip("/")
         self.max_retries = max(0, int(max_retries))
+        self.timeout_s = float(timeout_s)
         self.concurrency = max(1, int(concurrency))
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._secret = api_key or None  # only to scrub it from server messages
@@ -291,25 +293,22 @@ class OpenAIEngine(VlmEngine):
 
     @staticmethod
     def _completion(payload: dict[str, Any]) -> Completion:
-        choice = payload["choices"][0]
-        content = choice.get("message", {}).get("content")
-        if isinstance(content, list):  # some servers return content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        text = content or ""
+        """The Completion of a 2xx body already checked by :func:`answer_text`."""
+        text, choice = answer_text(payload)
         token_bytes = token_probs = None
         logprobs = (
             (choice.get("logprobs") or {}).get("content")
             if isinstance(choice.get("logprobs"), dict)
             else None
         )
-        if logprobs:
+        if isinstance(logprobs, list) and logprobs:
             try:
                 token_bytes = [
                     bytes(t["bytes"]) if t.get("bytes") is not None else t["token"].encode()
                     for t in logprobs
                 ]
                 token_probs = [math.exp(float(t["logprob"])) for t in logprobs]
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
                 token_bytes = token_probs = None
             if token_bytes is not None and b"".join(token_bytes).decode("utf-8", "replace") != text:
                 token_bytes = token_probs = None  # tokens do not spell the text: ignore them
@@ -322,9 +321,49 @@ class OpenAIEngine(VlmEngine):
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after_s)
+            # a server's Retry-After is honoured up to our own longest backoff
+            return min(retry_after, self.max_backoff_s)
         base = min(self.initial_backoff_s * (2 ** (attempt - 1)), self.max_backoff_s)
         return base * (0.5 + random.random() / 2)
+
+    def _send(self, body: dict[str, Any]) -> Any:
+        """POST one request under one wall-clock deadline of ``timeout_s``: the body is
+        streamed and the request abandoned once the deadline passes, so a server trickling
+        a byte at a time cannot hold it longer than the timeout.
+
+        Raises:
+            _Deadline: The deadline passed.
+        """
+        import httpx
+
+        deadline = time.monotonic() + self.timeout_s
+        with self._client.stream("POST", "/chat/completions", json=body) as response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise _Deadline(
+                        f"timed out: the answer was still arriving after {self.timeout_s:g} s "
+                        f"({size} bytes so far)"
+                    )
+                if size > self.max_response_bytes:
+                    raise _Deadline(f"answer larger than {self.max_response_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise _Deadline(f"timed out after {self.timeout_s:g} s")
+        # the body is decoded already: drop the headers that describe its wire form
+        headers = [
+            (k, v)
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=response.request,
+        )
 
     def _post(self, body: dict[str, Any], stats: EngineStats) -> dict[str, Any]:
         """POST /chat/completions with retries; the parsed JSON body of a 2xx answer.
@@ -342,7 +381,9 @@ class OpenAIEngine(VlmEngine):
             retry_after = None
             status: int | None = None
             try:
-                response = self._client.post("/chat/completions", json=body)
+                response = self._send(body)
+            except _Deadline as exc:
+                problem = str(exc)
             except httpx.TimeoutException as exc:
                 problem = f"timed out ({type(exc).__name__})"
             except httpx.TransportError as exc:
@@ -364,10 +405,12 @@ class OpenAIEngine(VlmEngine):
                 else:
                     try:
                         payload = response.json()
-                        payload["choices"][0]["message"]  # noqa: B018 - shape check
+                        answer_text(payload)  # the protocol's shape, or _Malformed
                         return payload
-                    except (ValueError, KeyError, IndexError, TypeError):
+                    except ValueError:
                         problem = f"malformed response body: {self._scrub(response.text[:200])!r}"
+                    except _Malformed as exc:
+                        problem = f"malformed response: {exc}"
             if attempt > self.max_retries:
                 raise VlmRequestError(
                     f"{self.base_url}/chat/completions failed after {attempt} attempts: {problem}",
@@ -379,6 +422,46 @@ class OpenAIEngine(VlmEngine):
                 "VLM request %s; retry %d/%d in %.2fs", problem, attempt, self.max_retries, delay
             )
             time.sleep(delay)
+
+
+class _Deadline(Exception):
+    """A request ran past its one wall-clock deadline (connect + wait + body)."""
+
+
+class _Malformed(ValueError):
+    """A 2xx body that is JSON but not a chat completion."""
+
+
+def answer_text(payload: Any) -> tuple[str, dict[str, Any]]:
+    """The answer text and the choice of a chat-completions body.
+
+    Raises:
+        _Malformed: Any other shape (``choices`` missing or empty, ``message`` not an
+            object, ``content`` None, an object, or parts without text).
+    """
+    if not isinstance(payload, dict):
+        raise _Malformed(f"the body is a JSON {type(payload).__name__}, not an object")
+    choices = payload.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _Malformed("no 'choices' list in the body")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise _Malformed(f"choices[0] is a {type(choice).__name__}, not an object")
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise _Malformed(f"choices[0].message is {type(message).__name__}, not an object")
+    content = message.get("content")
+    if isinstance(content, list):  # content parts: accepted when every part is text
+        if not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            for p in content
+        ):
+            raise _Malformed("choices[0].message.content is a list that is not all text parts")
+        content = "".join(p["text"] for p in content)
+    if not isinstance(content, str):
+        kind = "null" if content is None else type(content).__name__
+        raise _Malformed(f"choices[0].message.content is {kind}, not text")
+    return content, choice
 
 
 def _error_text(response: Any) -> str:

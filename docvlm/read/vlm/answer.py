@@ -158,3 +158,42 @@ def bounded_schema(schema: dict[str, Any], max_string: int, max_items: int) -> d
         return out
 
     return walk(schema)
+
+
+def length_problems(bounded: dict[str, Any], data: Any) -> list[tuple[str, str]]:
+    """``(JSON pointer, message)`` for each string longer than its ``maxLength`` and each
+    array longer than its ``maxItems`` in a :func:`bounded_schema` (the field's own bound,
+    else the reader's ``max_string``/``max_items``). Servers that ignore the grammar can
+    return a page of text for a 20-character field; such a value is rejected, not kept."""
+    from docvlm.schema import pointer
+
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any, value: Any, path: list[Any]) -> None:
+        if not isinstance(node, dict):
+            return
+        if isinstance(value, str) and isinstance(node.get("maxLength"), int):
+            if len(value) > node["maxLength"]:
+                out.append(
+                    (
+                        pointer(path),
+                        f"is {len(value)} characters long, more than the field's bound of "
+                        f"{node['maxLength']}",
+                    )
+                )
+        elif isinstance(value, dict):
+            for key, child in (node.get("properties") or {}).items():
+                if key in value:
+                    walk(child, value[key], [*path, key])
+        elif isinstance(value, list):
+            most = node.get("maxItems")
+            if isinstance(most, int) and len(value) > most:
+                out.append((pointer(path), f"has {len(value)} items, more than {most}"))
+            for i, item in enumerate(value[: most if isinstance(most, int) else None]):
+                walk(node.get("items") or {}, item, [*path, i])
+        for alt in node.get("anyOf") or ():
+            if isinstance(alt, dict) and alt.get("type") in ("string", "array", "object"):
+                walk(alt, value, path)
+
+    walk(bounded, data, [])
+    return out

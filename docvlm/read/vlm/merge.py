@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from docvlm.datamodel import ErrorItem, FieldValue
 from docvlm.engines.vlm.base import VlmAnswerError
 from docvlm.read.vlm.answer import Answer
+from docvlm.read.vlm.guard import looks_like_instructions
 from docvlm.read.vlm.parsing import get_path, leaf_spans, parse_answer, raw_text, span_confidence
 from docvlm.schema import field_keys, field_pointer
 
@@ -50,6 +51,7 @@ class Merger:
             region_class=q.region_class,
             reader=self.reader,
             confidence=round(self._confidence(answer, keys, spans), 4),
+            suspicious=looks_like_instructions(value) or looks_like_instructions(raw),
         )
 
     def harvest(
@@ -161,10 +163,23 @@ class Merger:
                     index += 1
         return values
 
-    def unique_errors(self) -> list[ErrorItem]:
-        """The errors without repeats (one field can fail in several regions alike)."""
+    def unique_errors(self, values: list[FieldValue] | None = None) -> list[ErrorItem]:
+        """The errors without repeats (one field can fail in several regions alike), and a
+        ``SuspiciousValue`` error for each of ``values`` that reads like an instruction."""
         seen, out = set(), []
-        for e in self.errors:
+        flagged = [
+            ErrorItem(
+                stage="validate",
+                error_type="SuspiciousValue",
+                message=f"{self.reader} reader, page {v.page}: the value of {v.path} reads "
+                f"like an instruction to the model (possible prompt injection): "
+                f"{str(v.value)[:200]!r}",
+                path=field_pointer(v.path),
+            )
+            for v in values or []
+            if v.suspicious
+        ]
+        for e in [*self.errors, *flagged]:
             key = (e.path, e.error_type, e.message)
             if key not in seen:
                 seen.add(key)

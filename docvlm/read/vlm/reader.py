@@ -179,7 +179,7 @@ class VlmReader(Reader):
             answer(queries)
 
         values = merger.values(schema, arrays)
-        result = ReadResult(values=values, errors=merger.unique_errors(), calls=stats.calls)
+        result = ReadResult(values=values, errors=merger.unique_errors(values), calls=stats.calls)
         logger.debug(
             "%s reader: %s: %d values, %d errors, %d calls",
             self.name,

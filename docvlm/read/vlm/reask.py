@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from docvlm.engines.vlm.base import EngineStats, VlmAnswerError, VlmEngine
-from docvlm.read.vlm.answer import Answer, Query
+from docvlm.read.vlm.answer import Answer, Query, length_problems
 from docvlm.read.vlm.parsing import coerce_answer, parse_answer
 from docvlm.read.vlm.prompts import reask_prompt
 from docvlm.schema import schema_problems
@@ -47,7 +47,7 @@ def ask(
             except ValueError:
                 data = None
             problems = (
-                schema_problems(query.schema, data)
+                schema_problems(query.schema, data) + length_problems(query.grammar, data)
                 if data is not None
                 else [("", "the answer is not a JSON object")]
             )
