@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score an output table against ground-truth JSON files")
     ev.add_argument("pred", help="output folder (or record table file)")
-    ev.add_argument("--truth", required=True, help="folder of <stem>.json ground truth")
+    ev.add_argument(
+        "--truth",
+        required=True,
+        help="folder of <stem>.json ground truth, or a corrections.parquet",
+    )
     ev.add_argument("--schema", required=True)
     ev.set_defaults(func=cmd_eval)
 
