@@ -267,9 +267,9 @@
     }
     var wrap = el("div", { class: "edit" }, [
       input,
-      el("button", { type: "button", class: "do-correct", title: "save the typed value", text: "Save" }),
-      el("button", { type: "button", class: "do-confirm", title: "the value read is right", text: "Confirm" }),
-      el("button", { type: "button", class: "do-absent", title: "the document has no such value", text: "Absent" })
+      el("button", { type: "button", class: "do-correct", title: "save the typed value", text: "save" }),
+      el("button", { type: "button", class: "do-confirm", title: "confirm: the value read is right", text: "ok" }),
+      el("button", { type: "button", class: "do-absent", title: "mark absent: the document has no such value", text: "absent" })
     ]);
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); send("correct"); } });
     $(".do-correct", wrap).addEventListener("click", function () { send("correct"); });
