@@ -64,13 +64,14 @@ def record_table_name(names: list[str], wanted: str | None, out: Path) -> str:
     return candidates[0]
 
 
-def _dedupe(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def _dedupe(df: pd.DataFrame, keys: list[str] | None) -> pd.DataFrame:
     """Keep the newest run's rows of each document (a reprocessed document's old rows may
-    still sit in an older partition until the ledger compacts them)."""
+    still sit in an older partition until the ledger compacts them), once per ``keys``."""
     if df.empty or "run_date" not in df.columns or "doc_id" not in df.columns:
         return df
     newest = df.groupby("doc_id")["run_date"].transform("max")
-    return df[df["run_date"] == newest].drop_duplicates(keys, keep="last")
+    df = df[df["run_date"] == newest]
+    return df.drop_duplicates(keys, keep="last") if keys else df
 
 
 def load_output(out_dir: str | Path, table: str | None = None) -> OutputTables:
@@ -117,7 +118,7 @@ def load_output(out_dir: str | Path, table: str | None = None) -> OutputTables:
 
         layout = "extract"
     records = _dedupe(read(name), ["doc_id"])
-    provenance = _dedupe(read("provenance"), ["doc_id", "field", "page"])
+    provenance = _dedupe(read("provenance"), None)  # every row is a box
     errors = _dedupe(read("errors"), ["doc_id", "stage", "error_type", "message", "path"])
     children = {}
     prefix = f"{name}__"

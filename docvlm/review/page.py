@@ -173,7 +173,9 @@ def _rows(
     prov = tables.provenance
     prov = prov[prov["doc_id"] == doc_id] if not prov.empty else prov
     rows: dict[str, dict[str, Any]] = {}
-    columns = [c for c in tables.records.columns if c not in ("doc_id", "source", "status")]
+    columns = [
+        c for c in tables.records.columns if c not in ("doc_id", "source", "status", "run_date")
+    ]
     for path in spec.columns if spec else columns:
         rows[path] = _row(path, values.get(path))
     for path, value in values.items():

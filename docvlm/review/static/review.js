@@ -9,6 +9,8 @@
   var byId = {};
   docs.forEach(function (d, i) { d.rank = i; byId[d.doc_id] = d; });
   var state = { doc: null, field: null, view: "documents" };
+  var fieldKinds = {};
+  DATA.fields.forEach(function (f) { fieldKinds[f.group] = f; });
 
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -244,7 +246,9 @@
 
   /* -- editing (serve mode) -------------------------------------------------------------- */
   function editor(d, r, value) {
-    var input = el("input", { type: "text", class: "edit-value", value: value === null ? "" : value, "aria-label": "new value of " + r.field });
+    var kind = fieldKinds[r.group] || {};
+    var hint = kind.format === "date" ? "YYYY-MM-DD" : kind.type === "number" ? "number, e.g. 1234.56" : kind.type === "integer" ? "whole number" : kind.type || "";
+    var input = el("input", { type: "text", class: "edit-value", value: value === null ? "" : value, placeholder: hint, "aria-label": "new value of " + r.field });
     var msg = el("div", { class: "msg" });
     function send(action) {
       msg.className = "msg"; msg.textContent = "saving…";
