@@ -313,6 +313,10 @@ def test_run_dataset_page(tmp_path, browser):
     assert main(["review", str(out)]) == 0  # schema and dpi from run_summary.json
     summary = json.loads((out / "run_summary.json").read_text())
     assert summary["review"] == str(out / "review" / "index.html")
+    assert summary["render_dpi"] == 120 and summary["schema_path"] == str(SCHEMA)
+    run_local(load_pipeline(yaml))  # the next run's summary keeps the link
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["review"] == str(out / "review" / "index.html")
     _open(browser, (out / "review" / "index.html").as_uri())
     records, prov = read_table(out, "invoice"), read_table(out, "provenance")
     entries = browser.find_elements("css selector", "#queue li.doc-entry")
@@ -452,6 +456,8 @@ def test_serve_corrects_and_exports(served, browser, tmp_path):
     assert scores.loc["issue_date", "n"] == 1
     folder = evaluate(out, labels, load_schema(SCHEMA)).set_index("field")
     assert folder["accuracy"].to_dict() == scores["accuracy"].to_dict()
+    truth = str(out / "corrections.parquet")
+    assert main(["eval", str(out), "--truth", truth, "--schema", str(SCHEMA)]) == 0
 
 
 def test_serve_refuses_foreign_writes(served):
