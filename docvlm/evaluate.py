@@ -106,9 +106,27 @@ def _norm_pairs(
     return out
 
 
+def truth_labels(truth: str | Path, schema: SchemaSpec) -> list[tuple[str, dict[str, Any]]]:
+    """``(stem, label)`` pairs of the ground truth: ``truth/<stem>.json`` files, or a review's
+    ``corrections.parquet`` (the corrected documents' records with the corrections applied,
+    see :func:`docvlm.review.corrections.labels`)."""
+    path = Path(truth)
+    if path.suffix == ".parquet":
+        from docvlm.errors import ConfigError
+        from docvlm.review.corrections import CORRECTIONS_FILE, labels
+
+        if path.name != CORRECTIONS_FILE:
+            raise ConfigError(f"{path}: a truth table must be a review's {CORRECTIONS_FILE}")
+        return sorted(labels(path.parent, schema.name).items())
+    return [
+        (f.stem, json.loads(f.read_text(encoding="utf-8"))) for f in sorted(path.glob("*.json"))
+    ]
+
+
 def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
     """Per-field scores of the output at ``pred`` (an output folder or a record table file)
-    against ``truth_dir/<stem>.json`` (stem = the source file name without suffix).
+    against ``truth_dir/<stem>.json`` (stem = the source file name without suffix), or against
+    a review's ``OUT/corrections.parquet`` (truth = the corrected records).
 
     Returns a DataFrame with columns field, n, accuracy, anls (one row per field, then 'ALL').
 
@@ -144,9 +162,8 @@ def evaluate(pred: str | Path, truth_dir: str | Path, schema: SchemaSpec):
         p: {"matched": 0, "predicted": 0, "truth": 0, "anls": []} for p in kv_arrays
     }
     scores: dict[str, list[tuple[float, float]]] = {}
-    for gt_file in sorted(Path(truth_dir).glob("*.json")):
-        truth = json.loads(gt_file.read_text(encoding="utf-8"))
-        row = by_stem.get(gt_file.stem, {})
+    for stem, truth in truth_labels(truth_dir, schema):
+        row = by_stem.get(stem, {})
         flat = _flatten(truth)
         for path, value in flat.items():
             if isinstance(value, list):

@@ -1,4 +1,4 @@
-"""The ``docvlm`` command: extract, eval, bench, run, serve, watch.
+"""The ``docvlm`` command: extract, eval, bench, run, serve, watch, review.
 
 Exit codes (:class:`~docvlm.cli.exitcodes.Exit`), the same for every command: 0 all done,
 1 some documents failed (or were parked), 2 usage or configuration error (nothing written),
@@ -15,6 +15,7 @@ from docvlm.cli.exitcodes import Exit
 from docvlm.cli.extract import cmd_bench, cmd_eval, cmd_extract
 from docvlm.cli.logs import configure_logging
 from docvlm.cli.ops import register
+from docvlm.cli.review import register as register_review
 from docvlm.errors import ConfigError, DocvlmError
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="score an output table against ground-truth JSON files")
     ev.add_argument("pred", help="output folder (or record table file)")
-    ev.add_argument("--truth", required=True, help="folder of <stem>.json ground truth")
+    ev.add_argument(
+        "--truth",
+        required=True,
+        help="folder of <stem>.json ground truth, or a corrections.parquet",
+    )
     ev.add_argument("--schema", required=True)
     ev.set_defaults(func=cmd_eval)
 
@@ -73,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.set_defaults(func=cmd_bench)
 
     register(sub)
+    register_review(sub)
     return parser
 
 

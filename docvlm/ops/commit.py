@@ -125,8 +125,13 @@ def finish_run(config: PipelineConfig, plan: RunPlan, batches: Sequence[BatchRep
         parts=[b.part_id for b in batches],
         recovered=plan.recovered,
         totals=totals,
+        schema_path=str(config.schema_path),
+        render_dpi=config.render.dpi,
+        render_backend=config.render.backend,
     )
     out = config.out_dir
+    if (out / "review" / "index.html").exists():  # written by `docvlm review OUT`
+        summary.review = str(out / "review" / "index.html")
     out.mkdir(parents=True, exist_ok=True)
     blob = summary.model_dump_json(indent=2)
     atomic_text(out / "_runs" / f"{plan.run_id}.json", blob)

@@ -83,3 +83,7 @@ class RunSummary(_Small):
     parts: list[str]
     recovered: dict[str, int]
     totals: dict[str, int] = Field(description="ledger totals for the table after the run")
+    schema_path: str | None = Field(default=None, description="the JSON Schema of the run")
+    render_dpi: int | None = Field(default=None, description="page images (and bbox) DPI")
+    render_backend: str | None = None
+    review: str | None = Field(default=None, description="the review page, when one exists")
