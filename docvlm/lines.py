@@ -7,7 +7,8 @@ import statistics
 from docvlm.datamodel import BBox, Line, Region, Word
 
 
-def _union(boxes: list[BBox]) -> BBox:
+def union_box(boxes: list[BBox]) -> BBox:
+    """The smallest box holding every box of ``boxes``."""
     return (
         min(b[0] for b in boxes),
         min(b[1] for b in boxes),
@@ -75,7 +76,7 @@ def build_lines(words: list[Word], page: int, gap_factor: float = 1.0) -> list[L
 def _make_line(words: list[Word], page: int) -> Line:
     return Line(
         text=" ".join(w.text for w in words),
-        bbox=_union([w.bbox for w in words]),
+        bbox=union_box([w.bbox for w in words]),
         words=words,
         conf=min(w.conf for w in words),
         page=page,

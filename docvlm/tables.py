@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -114,18 +115,35 @@ def _array(record: dict[str, Any], path: str) -> list:
     return node if isinstance(node, list) else []
 
 
-def _atomic(path: Path, write) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: Path, write) -> None:
+    """The one atomic writer: ``write(tmp)`` into a temporary file next to ``path``, fsync
+    it, give it the umask's mode, rename it into place, fsync the folder. A kill at any
+    moment leaves the old file or the new one, never half of one (leftovers are
+    ``.<name>.*.tmp``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         _umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
 
 
 def _umask_mode(path: str | Path) -> None:
@@ -212,12 +230,12 @@ def table_path(out_dir: str | Path, name: str, fmt: str) -> Path:
 def write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write one table as Parquet or CSV (by suffix), atomically: temp name, then rename."""
     if path.suffix == ".parquet":
-        _atomic(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
     else:
         flat = csv_frame(df)
         # CRLF rows (RFC 4180): the csv writer then quotes a cell holding a bare CR, which
         # would otherwise split the row in two for most readers
-        _atomic(path, lambda tmp: flat.to_csv(tmp, index=False, lineterminator="\r\n"))
+        atomic_write(path, lambda tmp: flat.to_csv(tmp, index=False, lineterminator="\r\n"))
     return path
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from docvlm.datamodel import BBox, Line, Page
+from docvlm.lines import union_box
 from docvlm.normalize import compact, find_currency, find_dates, parse_amount
 
 _MAX_JOIN = 3  # a name or address may wrap onto this many lines
@@ -24,15 +25,6 @@ class Hit:
     bbox: BBox
     text: str
     region_class: str | None = None
-
-
-def _union(boxes: list[BBox]) -> BBox:
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
 
 
 def _near(hit: Hit, near: Hit | None) -> float:
@@ -63,7 +55,7 @@ def _number_hits(target: float, line: Line, kind: str) -> list[Hit]:
                 value = parse_amount(text, decimal_comma)
                 if value is not None and abs(abs(value) - abs(target)) < 0.005:
                     hits.append(
-                        Hit(line.page, _union([w.bbox for w in span]), text, line.region_class)
+                        Hit(line.page, union_box([w.bbox for w in span]), text, line.region_class)
                     )
                     break
             if hits and hits[-1].text == text:
@@ -87,7 +79,7 @@ def _text_hit(target: str, lines: list[Line], i: int, whole_word: bool) -> Hit |
                 return None  # found from a later line on: that line reports it
             return Hit(
                 line.page,
-                _union([ln.bbox for ln in group]),
+                union_box([ln.bbox for ln in group]),
                 " / ".join(ln.text for ln in group),
                 line.region_class,
             )
@@ -132,7 +124,7 @@ def locate(value: object, kind: str, pages: list[Page], near: Hit | None = None)
             same = [h for h in hits if h.page == page]
             return Hit(
                 page,
-                _union([h.bbox for h in same]),
+                union_box([h.bbox for h in same]),
                 " / ".join(h.text for h in same),
                 same[0].region_class,
             )
