@@ -22,28 +22,35 @@ def funsd_to_truth(labels_dir: str | Path, out_dir: str | Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(Path(labels_dir).glob("*.json")):
-        form = json.loads(path.read_text(encoding="utf-8")).get("form", [])
-        by_id = {e["id"]: e for e in form}
-        pairs: list[dict[str, str]] = []
-        seen: set[tuple[int, int]] = set()
-        for entity in form:
-            for a, b in entity.get("linking", []):
-                q, ans = by_id.get(a), by_id.get(b)
-                if q is None or ans is None:
-                    continue
-                if q.get("label") == "answer" and ans.get("label") == "question":
-                    q, ans = ans, q
-                if q.get("label") != "question" or ans.get("label") != "answer":
-                    continue
-                if (q["id"], ans["id"]) in seen or not _text(q) or not _text(ans):
-                    continue
-                seen.add((q["id"], ans["id"]))
-                pairs.append({"key": _text(q), "value": _text(ans)})
+        label = json.loads(path.read_text(encoding="utf-8"))
+        form = label.get("form", [])
+        truth: dict = {"pairs": funsd_pairs(label)}
         headers = sorted((e for e in form if e.get("label") == "header" and _text(e)),
                          key=lambda e: (e["box"][1], e["box"][0]))  # fmt: skip
-        truth: dict = {"pairs": pairs}
         if headers:
             truth["title"] = _text(headers[0])
         (out / f"{path.stem}.json").write_text(json.dumps(truth, indent=1), encoding="utf-8")
         count += 1
     return count
+
+
+def funsd_pairs(label: dict) -> list[dict[str, str]]:
+    """The ``{"key", "value"}`` pairs of one FUNSD label: its question→answer links."""
+    form = label.get("form", [])
+    by_id = {e["id"]: e for e in form}
+    pairs: list[dict[str, str]] = []
+    seen: set[tuple[int, int]] = set()
+    for entity in form:
+        for a, b in entity.get("linking", []):
+            q, ans = by_id.get(a), by_id.get(b)
+            if q is None or ans is None:
+                continue
+            if q.get("label") == "answer" and ans.get("label") == "question":
+                q, ans = ans, q
+            if q.get("label") != "question" or ans.get("label") != "answer":
+                continue
+            if (q["id"], ans["id"]) in seen or not _text(q) or not _text(ans):
+                continue
+            seen.add((q["id"], ans["id"]))
+            pairs.append({"key": _text(q), "value": _text(ans)})
+    return pairs

@@ -38,11 +38,11 @@ _NUMERIC_DATE = re.compile(
 )
 _COMPACT_ISO = re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
 _DAY_MONTH_YEAR = re.compile(
-    rf"(?<![\w])(\d{{1,2}})(?:st|nd|rd|th|er)?\.?[\s\-/]*({_MONTH_RE})\.?,?[\s\-/]*(\d{{2,4}})(?!\d)",
+    rf"(?<![\w])(\d{{1,2}})(?:st|nd|rd|th|er)?\.?[\s\-/]*({_MONTH_RE})\.?,?[\s\-/']*(\d{{2,4}})(?!\d)",
     re.IGNORECASE,
 )
 _MONTH_DAY_YEAR = re.compile(
-    rf"(?<![\w])({_MONTH_RE})\.?[\s\-]*(\d{{1,2}})(?:st|nd|rd|th)?,?[\s\-]+(\d{{2,4}})(?!\d)",
+    rf"(?<![\w])({_MONTH_RE})\.?[\s\-]*(\d{{1,2}})(?:st|nd|rd|th)?(?:,?[\s\-]+|\s?')(\d{{2,4}})(?!\d)",
     re.IGNORECASE,
 )
 

@@ -1,4 +1,4 @@
-"""The ``docvlm`` command: extract, eval, bench, run, serve, watch, review.
+"""The ``docvlm`` command: extract, eval, bench, train, run, serve, watch, review.
 
 Exit codes (:class:`~docvlm.cli.exitcodes.Exit`), the same for every command: 0 all done,
 1 some documents failed (or were parked), 2 usage or configuration error (nothing written),
@@ -16,6 +16,7 @@ from docvlm.cli.extract import cmd_bench, cmd_eval, cmd_extract
 from docvlm.cli.logs import configure_logging
 from docvlm.cli.ops import register
 from docvlm.cli.review import register as register_review
+from docvlm.cli.train import register as register_train
 from docvlm.errors import ConfigError, DocvlmError
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--config", help="YAML with render/detect/ocr/reader/output options")
     ex.add_argument(
         "--reader",
-        choices=["ocr", "transformers", "openai", "cascade"],
-        help="ocr (default), transformers, openai, cascade",
+        choices=["ocr", "learned", "transformers", "openai", "cascade"],
+        help="ocr (default: layout rules), learned (trained scorer), transformers, openai, cascade",
     )
-    ex.add_argument("--model", help="VLM checkpoint path / hub id, or served model name")
+    ex.add_argument(
+        "--model",
+        help="VLM checkpoint path / hub id, or served model name; for --reader learned, a "
+        "folder written by `docvlm train`",
+    )
     ex.add_argument("--base-url", dest="base_url", help="OpenAI-compatible server URL")
     ex.add_argument("--api-key", dest="api_key", help="API key (default: $OPENAI_API_KEY)")
     ex.add_argument(
@@ -79,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register(sub)
     register_review(sub)
+    register_train(sub)
     return parser
 
 

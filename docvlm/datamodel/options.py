@@ -55,6 +55,7 @@ _LOCAL = frozenset({"device", "dtype"})
 _SERVER = frozenset({"base_url", "api_key", "timeout_s", "max_retries", "concurrency"})
 READER_FIELDS: dict[str, frozenset[str]] = {
     "ocr": frozenset(),
+    "learned": frozenset({"model"}),
     "transformers": _VLM_COMMON | _LOCAL,
     "openai": _VLM_COMMON | _SERVER,
     "cascade": _VLM_COMMON | _LOCAL | _SERVER | {"min_confidence"},
@@ -65,13 +66,15 @@ class ReaderOptions(_Options):
     """The reader and its options, checked by ``kind``: a kind takes only its own options,
     so ``{kind: ocr, base_url: ...}`` is an error when the options load, not a silent no-op.
 
-    Kinds: ``ocr`` (embedded, no options), ``transformers`` (a local checkpoint: ``model``,
+    Kinds: ``learned`` (embedded: typed candidates ranked by a trained ONNX
+    scorer; ``model`` = a folder from ``docvlm train``), ``ocr`` (embedded layout rules only),
+    ``transformers`` (a local checkpoint: ``model``,
     ``device``, ``dtype``), ``openai`` (a server: ``base_url``, ``api_key``, ``timeout_s``,
     ``max_retries``, ``concurrency``, ``model``), ``cascade`` (OCR first, then either VLM:
     all of these plus ``min_confidence``); the VLM kinds also take ``max_new_tokens``, ``reask``.
     """
 
-    kind: Literal["ocr", "transformers", "openai", "cascade"] = "ocr"
+    kind: Literal["ocr", "learned", "transformers", "openai", "cascade"] = "ocr"
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = Field(default=None, repr=False)

@@ -12,6 +12,7 @@ READERS = Registry(
     "reader",
     {
         "ocr": "docvlm.read.ocr_reader:OcrReader",
+        "learned": "docvlm.read.learned.reader:LearnedReader",
         "transformers": "docvlm.read.vlm.reader:VlmReader",
         "openai": "docvlm.read.vlm.reader:VlmReader",
         "cascade": "docvlm.read.cascade:CascadeReader",

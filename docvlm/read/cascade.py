@@ -79,11 +79,14 @@ class CascadeReader(Reader):
         self._vlm_kind = ""
 
     def initialize(self) -> None:
-        """Build the OCR reader; check the VLM configuration (the VLM loads on first need)."""
+        """Build the first reader; check the VLM configuration (the VLM loads on first need)."""
         from docvlm.read import get_reader
 
         self._vlm_kind = vlm_kind(self.options)
-        self.first = get_reader(self.options.model_copy(update={"kind": self.first_kind}))
+        # ``model`` names the VLM here, not a model of the first reader
+        self.first = get_reader(
+            self.options.model_copy(update={"kind": self.first_kind, "model": None})
+        )
 
     def _vlm_reader(self) -> Reader:
         if self.vlm is None:

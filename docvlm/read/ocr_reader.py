@@ -319,7 +319,7 @@ class OcrReader(Reader):
                 factor *= 0.8  # '600' among amounts printed with cents: a dropped decimal point
             out.append(fv.model_copy(update={"confidence": round(fv.confidence * factor, 4)}))
         if expected:
-            value, line = max(expected)
+            value, line = max(expected, key=lambda t: t[0])
             conf = 0.45
             best = max(
                 (fv for fv in out if isinstance(fv.value, (int, float))),

@@ -1,0 +1,1 @@
+"""Models that ship with docvlm: the learned reader's candidate scorer (``scorer/``)."""

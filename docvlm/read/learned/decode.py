@@ -1,0 +1,144 @@
+"""Joint decoding: the best candidate per field under constraints that hold on any document.
+
+- a span of the page is the value of one field at most (a seller is not also the buyer; the
+  net amount is not also the tax);
+- amounts that the schema's words make a subtotal, a tax and a total add up (subtotal + tax
+  = total), and a tax is less than its total;
+- an end date (due date, period or flight end) is not before its start (issue date, period
+  or flight start).
+
+Which field plays which role comes from the term groups its words reach (see
+:mod:`.vocab`), never from its name. A choice that satisfies a constraint is preferred when
+its joint score is close enough to the unconstrained best.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from docvlm.read.learned.features import Candidate
+
+_ROLE = {
+    "subtotal": "subtotal", "net_amount": "subtotal", "tax": "tax", "total": "total",
+    "gross_amount": "total", "issue_date": "start", "start_date": "start",
+    "due_date": "end", "end_date": "end",
+}  # fmt: skip
+_TOP = 5
+
+
+@dataclass
+class FieldChoice:
+    path: str
+    cands: list[Candidate]
+    probs: np.ndarray
+    groups: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def role(self) -> str | None:
+        if self.groups and self.groups[0][1] >= 0.6:
+            return _ROLE.get(self.groups[0][0])
+        return None
+
+
+@dataclass
+class Decoded:
+    cand: Candidate
+    prob: float
+    constrained: bool = False  # a constraint this value takes part in holds
+
+
+def _overlap(a: Candidate, b: Candidate) -> bool:
+    shared = set(a.lines) & set(b.lines)
+    if not shared:
+        return False
+    if len(a.lines) > 1 or len(b.lines) > 1:
+        return True
+    return a.start < b.end and b.start < a.end
+
+
+def decode(fields: list[FieldChoice]) -> dict[str, Decoded]:
+    """One candidate (or none) per field."""
+    picks = _greedy(fields)
+    _arithmetic(fields, picks)
+    _date_order(fields, picks)
+    return picks
+
+
+def _greedy(fields: list[FieldChoice]) -> dict[str, Decoded]:
+    order = []
+    for fc in fields:
+        for j in np.argsort(-fc.probs)[:50]:
+            order.append((float(fc.probs[j]), fc.path, int(j)))
+    order.sort(key=lambda x: -x[0])
+    by_path = {fc.path: fc for fc in fields}
+    picks: dict[str, Decoded] = {}
+    used: list[Candidate] = []
+    for p, path, j in order:
+        if path in picks:
+            continue
+        cand = by_path[path].cands[j]
+        if any(_overlap(cand, u) for u in used):
+            continue
+        picks[path] = Decoded(cand, p)
+        used.append(cand)
+    return picks
+
+
+def _top(fc: FieldChoice) -> list[tuple[float, Candidate]]:
+    idx = np.argsort(-fc.probs)[:_TOP]
+    return [(float(fc.probs[i]), fc.cands[i]) for i in idx]
+
+
+def _by_role(fields: list[FieldChoice], role: str) -> FieldChoice | None:
+    found = [fc for fc in fields if fc.role == role]
+    return found[0] if len(found) == 1 else None
+
+
+def _arithmetic(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
+    total, tax, sub = (_by_role(fields, r) for r in ("total", "tax", "subtotal"))
+    if total is None or (tax is None and sub is None):
+        return
+    roles = [fc for fc in (sub, tax, total) if fc is not None]
+    current = [picks.get(fc.path) for fc in roles]
+    if any(c is None for c in current):
+        return
+    best_joint = float(np.prod([c.prob for c in current]))
+    chosen = None
+    for combo in itertools.product(*(_top(fc) for fc in roles)):
+        vals = [c.value for _, c in combo]
+        if not all(isinstance(v, (int, float)) for v in vals):
+            continue
+        if len(combo) == 3:
+            ok = abs(vals[0] + vals[1] - vals[2]) < 0.011 and vals[1] < vals[2]
+        else:
+            ok = 0 < vals[0] < vals[1]
+        if not ok:
+            continue
+        joint = float(np.prod([p for p, _ in combo]))
+        if joint >= 0.25 * best_joint and (chosen is None or joint > chosen[0]):
+            chosen = (joint, combo)
+    if chosen is None:
+        return
+    for fc, (p, cand) in zip(roles, chosen[1], strict=True):
+        picks[fc.path] = Decoded(cand, p, constrained=True)
+
+
+def _date_order(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
+    start, end = _by_role(fields, "start"), _by_role(fields, "end")
+    if start is None or end is None or start.path not in picks or end.path not in picks:
+        return
+    s, e = picks[start.path], picks[end.path]
+    if str(s.cand.value) <= str(e.cand.value):
+        s.constrained = e.constrained = True
+        return
+    best = None
+    for (ps, cs), (pe, ce) in itertools.product(_top(start), _top(end)):
+        if str(cs.value) <= str(ce.value) and not _overlap(cs, ce):
+            if best is None or ps * pe > best[0]:
+                best = (ps * pe, ps, cs, pe, ce)
+    if best is not None and best[0] >= 0.25 * s.prob * e.prob:
+        picks[start.path] = Decoded(best[2], best[1], True)
+        picks[end.path] = Decoded(best[4], best[3], True)

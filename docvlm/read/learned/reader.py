@@ -1,0 +1,136 @@
+"""The learned reader: typed candidates, scored by a trained model, decoded jointly.
+
+``LearnedReader`` is the reader kind ``learned``. For every scalar field of any schema it
+takes the candidates that fit the field's type (:mod:`.features`), scores them with the
+ONNX model (:mod:`.scorer`), picks one per field under the constraints of :mod:`.decode` and
+reports a calibrated confidence. Arrays (line items, key/value pairs) are read by the
+layout rules of :mod:`docvlm.read.rules.items`, which are generic table/form geometry.
+"""
+
+from __future__ import annotations
+
+from docvlm.datamodel import FieldValue, ReaderOptions
+from docvlm.read.base import DocumentContent, Reader, ReadResult
+from docvlm.read.learned.decode import Decoded, FieldChoice, decode
+from docvlm.read.learned.features import (
+    DocLines,
+    FieldFeatures,
+    base_matrix,
+    pool_key,
+    typed_candidates,
+)
+from docvlm.read.learned.scorer import Scorer
+from docvlm.read.learned.vocab import field_phrases
+from docvlm.read.rules.items import read_array
+from docvlm.schema import FieldSpec, SchemaSpec
+
+
+def raw_confidence(d: Decoded) -> float:
+    """The score calibration maps: the model's probability, raised half-way to 1 when the
+    value satisfies a constraint with other fields."""
+    return d.prob if not d.constrained else 1.0 - (1.0 - d.prob) / 2.0
+
+
+def _context(schema: SchemaSpec, spec: FieldSpec) -> tuple[str, ...]:
+    parts = spec.path.split(".")[:-1]
+    return tuple(reversed(parts))
+
+
+def rule_values(pages, schema: SchemaSpec) -> dict[str, tuple[str, float]]:
+    """What the layout-rule reader finds, per field: (normalised value, confidence)."""
+    from docvlm.assemble import assemble
+    from docvlm.evaluate import normalise
+    from docvlm.read.ocr_reader import OcrReader
+
+    content = DocumentContent(doc_id="", source="", pages=pages, image=_no_image)
+    _, chosen = assemble(OcrReader().read(content, schema).values, schema)
+    specs = {f.path: f for f in schema.fields}
+    return {
+        v.path: (normalise(specs[v.path], v.value), v.confidence) for v in chosen if v.path in specs
+    }
+
+
+def _no_image(n: int):
+    raise RuntimeError("the rule reader reads lines only")
+
+
+def field_choices(
+    doc: DocLines,
+    schema: SchemaSpec,
+    scorer: Scorer | None,
+    wanted: list[str] | None = None,
+    pages=None,
+) -> tuple[list[FieldChoice], dict]:
+    """Candidates and (with a scorer) their probabilities for each scalar field; also the
+    feature matrices, for training. ``pages``: the page content, for the rule features."""
+    import numpy as np
+
+    rules = rule_values(pages, schema) if pages is not None else {}
+    specs = [s for s in schema.fields if wanted is None or s.path in wanted]
+    pools: dict[tuple, tuple[list, np.ndarray]] = {}
+    kinds: dict[tuple, int] = {}
+    for spec in specs:
+        key = pool_key(spec)
+        kinds[key[:1]] = kinds.get(key[:1], 0) + 1
+        if key not in pools:
+            cands = typed_candidates(doc, spec)
+            pools[key] = (cands, base_matrix(doc, cands))
+    choices, matrices = [], {}
+    for spec in specs:
+        key = pool_key(spec)
+        cands, base = pools[key]
+        fp = field_phrases(spec, _context(schema, spec))
+        X = FieldFeatures(doc, spec, fp).matrix(cands, kinds[key[:1]], base, rules.get(spec.path))
+        probs = scorer.predict(X) if scorer is not None else np.zeros(len(cands))
+        matrices[spec.path] = X
+        choices.append(FieldChoice(spec.path, cands, probs, fp.groups))
+    return choices, matrices
+
+
+class LearnedReader(Reader):
+    """Reads any plain schema with a model trained on data (see module doc)."""
+
+    name = "learned"
+
+    def __init__(self, options: ReaderOptions | None = None) -> None:
+        super().__init__(options)
+        self.scorer: Scorer | None = None
+
+    def initialize(self) -> None:
+        self.scorer = Scorer(getattr(self.options, "model", None) or None)
+
+    def read(
+        self,
+        doc: DocumentContent,
+        schema: SchemaSpec,
+        wanted: list[str] | None = None,
+        prior: list[FieldValue] | None = None,
+    ) -> ReadResult:
+        self.ensure_ready()
+        lines = DocLines.build(doc.pages)
+        result = ReadResult()
+        choices, _ = field_choices(lines, schema, self.scorer, wanted, doc.pages)
+        picks = decode(choices)
+        calibrate = self.scorer.calibration
+        for fc in choices:
+            d = picks.get(fc.path)
+            if d is None:
+                continue
+            line = lines.lines[d.cand.line]
+            result.values.append(
+                FieldValue(
+                    path=fc.path,
+                    value=d.cand.value,
+                    raw=d.cand.text,
+                    page=d.cand.page,
+                    bbox=d.cand.bbox,
+                    region_class=line.region_class,
+                    reader=self.name,
+                    confidence=round(calibrate(raw_confidence(d)), 4),
+                )
+            )
+        for arr in schema.arrays:
+            if wanted is not None and not any(w.startswith(arr.path) for w in wanted):
+                continue
+            result.values.extend(read_array(arr, lines.ctx, (), self.name))
+        return result
