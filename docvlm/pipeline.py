@@ -34,6 +34,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class _StageClock:
+    """Wall and CPU seconds of each stage, added into a result's stats as ``<stage>_s`` and
+    ``<stage>_cpu_s`` (CPU of the whole process: ONNX Runtime's threads count)."""
+
+    def __init__(self, stats: dict[str, float]) -> None:
+        self.stats = stats
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, stage: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.stats[f"{stage}_s"] = self.stats.get(f"{stage}_s", 0.0) + wall - self.wall
+        self.stats[f"{stage}_cpu_s"] = self.stats.get(f"{stage}_cpu_s", 0.0) + cpu - self.cpu
+        self.wall, self.cpu = wall, cpu
+
+
 def _error(exc: BaseException, default_stage: str) -> ErrorItem:
     stage = getattr(exc, "stage", default_stage) if isinstance(exc, DocvlmError) else default_stage
     return ErrorItem(stage=stage, error_type=type(exc).__name__, message=str(exc) or repr(exc))
@@ -113,21 +128,17 @@ class Pipeline:
         options = self.options
         renderer = get_renderer(src, options.render)
         pages: list[Page] = []
-        clock = time.perf_counter()
+        clock = _StageClock(stats)
         for rendered in renderer.iter_pages(src):
             page = rendered.page
-            now = time.perf_counter()
-            stats["render_s"] += now - clock
-            clock = now
+            clock.lap("render")
             pixels = np.asarray(rendered.image)
             if self.layout is not None:
                 try:
                     page.regions = self.layout.predict(pixels)
                 except DocvlmError as exc:  # detection is a hint: read the page without it
                     errors.append(_error(exc, "detect"))
-            now = time.perf_counter()
-            stats["detect_s"] += now - clock
-            clock = now
+            clock.lap("detect")
             chars = sum(len(w.text) for w in page.words)
             page.has_text_layer = chars >= options.ocr.min_text_chars
             words = page.words
@@ -137,9 +148,7 @@ class Pipeline:
                 except DocvlmError as exc:
                     errors.append(_error(exc, "ocr"))
                 stats["ocr_pages"] += 1
-            now = time.perf_counter()
-            stats["ocr_s"] += now - clock
-            clock = now
+            clock.lap("ocr")
             page.lines = build_lines(words, page.number)
             assign_regions(page.lines, page.regions)
             page.words = []  # the lines hold the words; keep memory flat on long documents
@@ -201,7 +210,7 @@ class Pipeline:
             result.errors = errors
             return result
 
-        clock = time.perf_counter()
+        clock = _StageClock(stats)
         try:
             renderer = get_renderer(src, options.render) if pages else None
             content = DocumentContent(
@@ -226,7 +235,7 @@ class Pipeline:
                 ErrorItem(stage="read", error_type=type(exc).__name__, message=f"{src.path}: {exc}")
             )
             record, chosen = {}, []
-        stats["read_s"] = time.perf_counter() - clock
+        clock.lap("read")
         errors.extend(validate_record(record, schema))
         result.record = record
         result.values = chosen
