@@ -129,3 +129,98 @@ def test_unrendered_page_size_is_the_rendered_size(dpi: int, max_pixels: int) ->
         size = (rendered.page.width, rendered.page.height)
         assert not rendered.rendered
         assert rendered.image.size == size  # rendered now, on demand
+
+
+# -- large PDFs split across workers ------------------------------------------------------
+
+
+def _long_pdf(path: Path, pages: int) -> Path:
+    from docvlm.bench import make_long_pdf
+
+    return make_long_pdf(path, pages)
+
+
+def _view(res):
+    return (
+        res.doc_id, res.source, res.status, res.pages, res.record,
+        [(v.path, v.value, v.raw, v.page, v.bbox, v.region_class, v.reader, v.confidence)
+         for v in res.values],
+        [(e.stage, e.error_type, e.message) for e in res.errors],
+    )  # fmt: skip
+
+
+def test_page_ranges_cover_every_page_once(tmp_path: Path) -> None:
+    from docvlm.split import page_ranges
+
+    src = inspect_file(_long_pdf(tmp_path / "long.pdf", 23))
+    ranges = page_ranges(src, jobs=2, split_pages=5)
+    assert [p for r in ranges for p in r] == list(range(1, 24)) and len(ranges) >= 5
+    assert page_ranges(src, jobs=1, split_pages=5) is None  # one worker: read it whole
+    assert page_ranges(src, jobs=2, split_pages=23) is None  # not over the threshold
+    capped = page_ranges(src, jobs=2, split_pages=5, render=RenderOptions(max_pages=12))
+    assert [p for r in capped for p in r] == list(range(1, 13))
+
+
+def test_split_pdf_merges_into_the_unsplit_result(tmp_path: Path, spec) -> None:
+    from docvlm.workers import WorkerPool
+
+    pdf = _long_pdf(tmp_path / "long.pdf", 12)
+    small = _long_pdf(tmp_path / "one.pdf", 1)
+    docs = [inspect_file(small), inspect_file(pdf), inspect_file(small)]
+    whole = [Pipeline(PipelineOptions(), spec).process(d) for d in docs]
+    started: list[str] = []
+    with WorkerPool(PipelineOptions(), spec, 2, split_pages=4) as pool:
+        split = list(pool.map(docs, on_start=lambda s: started.append(s.path)))
+    assert [_view(r) for r in split] == [_view(r) for r in whole]
+    assert split[1].pages == 12 and {v.page for v in split[1].values} <= set(range(1, 13))
+    assert sorted(started) == sorted(d.path for d in docs)  # once each, not once a part
+    # the parts' stage times are summed into the one result
+    assert split[1].stats["text_layout_pages"] == 12
+
+
+def test_split_part_that_overruns_fails_the_whole_document(tmp_path: Path, spec) -> None:
+    import pymupdf
+
+    from docvlm.bench import make_scans
+    from docvlm.workers import WorkerPool
+
+    # dense scanned pages (no text layer): seconds of OCR each, far over the budget
+    doc = pymupdf.open()
+    for png in make_scans(tmp_path, 6):
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(page.rect, filename=str(png))
+    doc.save(tmp_path / "scan.pdf")
+    small = _long_pdf(tmp_path / "one.pdf", 1)
+    docs = [inspect_file(tmp_path / "scan.pdf"), inspect_file(small)]
+    with WorkerPool(PipelineOptions(), spec, 2, max_seconds=4, split_pages=2) as pool:
+        first, second = list(pool.map(docs))
+        replaced = pool.replaced
+    assert first.status.value == "failure" and first.errors[0].error_type == "DocumentTimeout"
+    assert second.status.value == "success" and second.pages == 1
+    assert replaced <= 2  # the parts still queued were dropped, not run into the budget
+
+
+# -- run: local worker processes ------------------------------------------------------------
+
+
+def test_run_with_two_local_workers_processes_every_document(tmp_path: Path) -> None:
+    from docvlm.cli import main
+    from docvlm.ops.dataset import read_table
+
+    sys_path = tmp_path
+    (sys_path / "pipelines").mkdir()
+    (sys_path / "in").mkdir()
+    for i in range(5):
+        _long_pdf(sys_path / "in" / f"doc{i}.pdf", 1 + i % 2)
+    yaml = sys_path / "pipelines" / "two.yaml"
+    yaml.write_text(
+        f"name: two\nsource: in\nschema: {SCHEMA}\noutput: {{dir: out, formats: [parquet]}}\n"
+        "run: {workers: 2, batch_size: 3, retry_delay_s: 0}\n",
+        encoding="utf-8",
+    )
+    assert main(["run", str(yaml), "--orchestrator", "local"]) == 0
+    table = read_table(sys_path / "out", "invoice")
+    assert sorted(Path(s).name for s in table["source"]) == [f"doc{i}.pdf" for i in range(5)]
+    assert not list((sys_path / "out" / "_inflight").glob("*.json"))  # every marker removed
+    assert main(["run", str(yaml), "--orchestrator", "local"]) == 0  # nothing left to do
+    assert len(read_table(sys_path / "out", "invoice")) == 5
