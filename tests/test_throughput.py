@@ -30,6 +30,9 @@ class _Counter:
         self.calls += 1
         return self.method(*args, **kwargs)
 
+    def __getattr__(self, name):  # the wrapped object's other attributes
+        return getattr(self.method, name)
+
 
 def _counted(pipeline: Pipeline) -> _Counter:
     counter = _Counter(pipeline.layout.predict)
@@ -224,3 +227,27 @@ def test_run_with_two_local_workers_processes_every_document(tmp_path: Path) -> 
     assert not list((sys_path / "out" / "_inflight").glob("*.json"))  # every marker removed
     assert main(["run", str(yaml), "--orchestrator", "local"]) == 0  # nothing left to do
     assert len(read_table(sys_path / "out", "invoice")) == 5
+
+
+# -- OCR: the rotation classifier only where a page may be upside down --------------------
+
+
+def test_ocr_probes_orientation_and_still_reads_an_upside_down_page(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from docvlm.bench import make_scans
+    from docvlm.datamodel import OcrOptions
+    from docvlm.engines.ocr.rapid import RapidOcrEngine
+
+    (png,) = make_scans(tmp_path, 1)
+    upright = np.asarray(Image.open(png).convert("RGB"))[:700]  # header and first rows
+    engine = RapidOcrEngine(OcrOptions())
+    cls = _Counter(engine._load().text_cls)
+    engine._engine.text_cls = cls
+    read = {w.text for w in engine.recognize(upright)}
+    assert {"ACME", "Components", "INV-00000"} <= read
+    assert cls.calls == 1  # the probe only: no line of the page reads as turned
+    turned = {w.text for w in engine.recognize(np.ascontiguousarray(upright[::-1, ::-1]))}
+    assert cls.calls >= 3  # the probe, then every line (and the re-read weak ones)
+    assert {"ACME", "Components", "INV-00000"} <= turned
