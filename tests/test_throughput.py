@@ -251,3 +251,40 @@ def test_ocr_probes_orientation_and_still_reads_an_upside_down_page(tmp_path: Pa
     turned = {w.text for w in engine.recognize(np.ascontiguousarray(upright[::-1, ::-1]))}
     assert cls.calls >= 3  # the probe, then every line (and the re-read weak ones)
     assert {"ACME", "Components", "INV-00000"} <= turned
+
+
+# -- the benchmark ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_bench_prints_floors_and_compares_with_a_baseline(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    saved = tmp_path / "before.json"
+    args = ["--pages", "3", "--scan-pages", "1", "--jobs", "2", "--repeat", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.run(
+        [sys.executable, "-m", "docvlm", "bench", *args, "--save", str(saved)],
+        capture_output=True, text=True, env=env, check=False, timeout=600,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    out = first.stdout
+    for row in ("floor: PyMuPDF words (3 p)", "born-digital 3 p, 1 process",
+                "born-digital 3 p, 2 workers", "floor: RapidOCR alone (1 scans)",
+                "scanned A4 200 dpi, 1 process", "scanned A4 200 dpi, 2 workers"):  # fmt: skip
+        assert row in out, out
+    report = json.loads(saved.read_text())
+    born = report["rows"]["born-digital 3 p, 2 workers"]
+    assert born["pages"] == 3 and born["pages_per_s"] > 0 and born["cpu_s_per_page"] > 0
+    assert born["peak_rss_mb"] > report["rows"]["floor: PyMuPDF words (3 p)"]["peak_rss_mb"]
+    scanned = report["rows"]["scanned A4 200 dpi, 1 process"]
+    assert scanned["ocr_pages"] == 1 and scanned["ocr_cpu_s_per_page"] > 0
+    assert "x" in out.splitlines()[2]  # a pipeline row carries its ratio to the floor
+
+    from docvlm.bench import format_comparison
+
+    text = format_comparison(report["rows"], report["rows"])
+    assert "(1.00x)" in text and "born-digital 3 p, 2 workers" in text
