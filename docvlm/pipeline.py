@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from docvlm.assemble import assemble
-from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, Page, PipelineOptions, SourceDoc
+from docvlm.datamodel import (
+    DocStatus,
+    DocumentResult,
+    ErrorItem,
+    Page,
+    PageContent,
+    PipelineOptions,
+    SourceDoc,
+)
 from docvlm.einvoice.syntax import XML_MIME
 from docvlm.errors import ConfigError, DocvlmError
 from docvlm.lines import assign_regions, build_lines
@@ -32,6 +40,21 @@ if TYPE_CHECKING:
     from docvlm.engines.ocr import OcrEngine
 
 logger = logging.getLogger(__name__)
+
+
+class _StageClock:
+    """Wall and CPU seconds of each stage, added into a result's stats as ``<stage>_s`` and
+    ``<stage>_cpu_s`` (CPU of the whole process: ONNX Runtime's threads count)."""
+
+    def __init__(self, stats: dict[str, float]) -> None:
+        self.stats = stats
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, stage: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.stats[f"{stage}_s"] = self.stats.get(f"{stage}_s", 0.0) + wall - self.wall
+        self.stats[f"{stage}_cpu_s"] = self.stats.get(f"{stage}_cpu_s", 0.0) + cpu - self.cpu
+        self.wall, self.cpu = wall, cpu
 
 
 def _error(exc: BaseException, default_stage: str) -> ErrorItem:
@@ -104,79 +127,90 @@ class Pipeline:
     # -- stages before reading: render, layout, text
 
     def page_content(
-        self, src: SourceDoc, errors: list[ErrorItem], stats: dict[str, float]
+        self,
+        src: SourceDoc,
+        errors: list[ErrorItem],
+        stats: dict[str, float],
+        pages: range | None = None,
     ) -> list[Page]:
-        """Render each page, detect its layout regions and get its text (text layer or OCR)
-        as lines; page images are dropped as soon as a page is done."""
+        """Get each page's text (text layer or OCR) as lines and its layout regions; of a
+        document split across workers, only the pages of ``pages`` (1-based).
+
+        A page is rendered only when something needs its pixels: OCR (no text layer), or the
+        layout detector (no text layer, or images covering ``detect.max_image_share`` of it).
+        Other pages take their regions from the text layer. Images are dropped as soon as a
+        page is done."""
         import numpy as np
 
         options = self.options
         renderer = get_renderer(src, options.render)
-        pages: list[Page] = []
-        clock = time.perf_counter()
-        for rendered in renderer.iter_pages(src):
+        out: list[Page] = []
+        clock = _StageClock(stats)
+        for rendered in renderer.iter_pages(src, pages):
             page = rendered.page
-            now = time.perf_counter()
-            stats["render_s"] += now - clock
-            clock = now
-            pixels = np.asarray(rendered.image)
-            if self.layout is not None:
+            chars = sum(len(w.text) for w in page.words)
+            page.has_text_layer = chars >= options.ocr.min_text_chars
+            layout = rendered.layout
+            text_regions = (
+                self.layout is not None
+                and options.detect.text_layer_regions
+                and page.has_text_layer
+                and layout is not None
+                and layout.image_share < options.detect.max_image_share
+            )
+            ocr = not page.has_text_layer and self.ocr is not None
+            pixels = None
+            if ocr or (self.layout is not None and not text_regions):
+                try:
+                    pixels = np.asarray(rendered.image)
+                except DocvlmError as exc:  # the document keeps its other pages
+                    errors.append(_error(exc, "render"))
+                    clock.lap("render")
+                    continue
+            clock.lap("render")
+            if text_regions:
+                assert layout is not None
+                page.regions = list(layout.regions)
+                stats["text_layout_pages"] = stats.get("text_layout_pages", 0.0) + 1
+            elif self.layout is not None and pixels is not None:
                 try:
                     page.regions = self.layout.predict(pixels)
                 except DocvlmError as exc:  # detection is a hint: read the page without it
                     errors.append(_error(exc, "detect"))
-            now = time.perf_counter()
-            stats["detect_s"] += now - clock
-            clock = now
-            chars = sum(len(w.text) for w in page.words)
-            page.has_text_layer = chars >= options.ocr.min_text_chars
+                stats["detect_pages"] = stats.get("detect_pages", 0.0) + 1
+            clock.lap("detect")
             words = page.words
-            if not page.has_text_layer and self.ocr is not None:
+            if ocr and pixels is not None:
                 try:
                     words = self.ocr.recognize(pixels)
                 except DocvlmError as exc:
                     errors.append(_error(exc, "ocr"))
                 stats["ocr_pages"] += 1
-            now = time.perf_counter()
-            stats["ocr_s"] += now - clock
-            clock = now
+            clock.lap("ocr")
             page.lines = build_lines(words, page.number)
             assign_regions(page.lines, page.regions)
             page.words = []  # the lines hold the words; keep memory flat on long documents
-            pages.append(page)
+            out.append(page)
             del pixels, rendered
         errors.extend(
             ErrorItem(stage="render", error_type="DamagedInput", message=w)
             for w in renderer.warnings
         )
-        return pages
+        return out
 
     # -- one document
 
-    def process(self, src: SourceDoc, schema: SchemaSpec | None = None) -> DocumentResult:
-        """Run every stage on one document. Never raises for a bad document: problems
-        become ErrorItems and the status says how far it got."""
-        schema = schema or self.schema
-        if schema is None:
-            raise ConfigError("Pipeline.process needs a schema (give one to Pipeline(...))")
-        options = self.options
+    def content(self, src: SourceDoc, pages: range | None = None) -> PageContent:
+        """The pages of ``src`` (or of its page range ``pages``) read up to the reader:
+        text, lines, regions. Never raises for a bad document: problems become ErrorItems."""
         started = time.perf_counter()
-        stats = {"render_s": 0.0, "detect_s": 0.0, "ocr_s": 0.0, "read_s": 0.0, "ocr_pages": 0.0}
-        result = DocumentResult(
-            doc_id=src.doc_id, source=src.path, schema_name=schema.name, status=DocStatus.FAILURE
-        )
-        if src.error:
-            result.errors.append(
-                ErrorItem(
-                    stage="source", error_type="InputError", message=f"{src.path}: {src.error}"
-                )
-            )
-            return result
+        stats = {"render_s": 0.0, "detect_s": 0.0, "ocr_s": 0.0, "ocr_pages": 0.0}
         errors: list[ErrorItem] = []
-        pages: list[Page] = []
+        out: list[Page] = []
         try:
             # a standalone e-invoice XML has no pages; the einvoice reader reads the file
-            pages = [] if src.mime == XML_MIME else self.page_content(src, errors, stats)
+            if src.mime != XML_MIME:
+                out = self.page_content(src, errors, stats, pages)
         except DocvlmError as exc:
             errors.append(_error(exc, "render"))
         except MemoryError as exc:
@@ -196,21 +230,55 @@ class Pipeline:
                     stage="render", error_type=type(exc).__name__, message=f"{src.path}: {exc}"
                 )
             )
+        return PageContent(
+            pages=out, errors=errors, stats=stats, seconds=time.perf_counter() - started
+        )
+
+    def process(self, src: SourceDoc, schema: SchemaSpec | None = None) -> DocumentResult:
+        """Run every stage on one document. Never raises for a bad document: problems
+        become ErrorItems and the status says how far it got."""
+        if src.error:
+            return self.finish(src, PageContent(), schema)
+        return self.finish(src, self.content(src), schema)
+
+    def finish(
+        self, src: SourceDoc, content: PageContent, schema: SchemaSpec | None = None
+    ) -> DocumentResult:
+        """Read, assemble and validate a document from its :meth:`content` (of the whole
+        document, or the parts of a split one merged in page order)."""
+        schema = schema or self.schema
+        if schema is None:
+            raise ConfigError("Pipeline.process needs a schema (give one to Pipeline(...))")
+        options = self.options
+        result = DocumentResult(
+            doc_id=src.doc_id, source=src.path, schema_name=schema.name, status=DocStatus.FAILURE
+        )
+        if src.error:
+            result.errors.append(
+                ErrorItem(
+                    stage="source", error_type="InputError", message=f"{src.path}: {src.error}"
+                )
+            )
+            return result
+        started = time.perf_counter() - content.seconds
+        stats = {**content.stats, "read_s": 0.0}
+        errors = list(content.errors)
+        pages = content.pages
         result.pages = len(pages)
         if not pages and src.mime != XML_MIME:
             result.errors = errors
             return result
 
-        clock = time.perf_counter()
+        clock = _StageClock(stats)
         try:
             renderer = get_renderer(src, options.render) if pages else None
-            content = DocumentContent(
+            doc_content = DocumentContent(
                 doc_id=src.doc_id,
                 source=src.path,
                 pages=pages,
                 image=lambda n, _r=renderer: _r.render_page(src, n),
             )
-            read = self.reader.read(content, schema)
+            read = self.reader.read(doc_content, schema)
             errors.extend(read.errors)
             stats["vlm_calls"] = float(read.calls)
             record, chosen = assemble(read.values, schema)
@@ -226,7 +294,7 @@ class Pipeline:
                 ErrorItem(stage="read", error_type=type(exc).__name__, message=f"{src.path}: {exc}")
             )
             record, chosen = {}, []
-        stats["read_s"] = time.perf_counter() - clock
+        clock.lap("read")
         errors.extend(validate_record(record, schema))
         result.record = record
         result.values = chosen

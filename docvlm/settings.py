@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         default=None, ge=1, description="threads per ONNX session (default: every core)"
     )
+    split_pages: int = Field(
+        default=40,
+        ge=0,
+        description="with several workers, a PDF of more pages is read in page ranges by "
+        "all of them (0: never split)",
+    )
     log_format: str = Field(default="text", description="'json' for one JSON object per line")
     openai_base_url: str | None = Field(
         default=None, validation_alias="OPENAI_BASE_URL", description="OpenAI-compatible server"

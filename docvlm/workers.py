@@ -14,11 +14,19 @@ import multiprocessing as mp
 import os
 import queue
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from docvlm.datamodel import DocStatus, DocumentResult, ErrorItem, PipelineOptions, SourceDoc
+from docvlm.datamodel import (
+    DocStatus,
+    DocumentResult,
+    ErrorItem,
+    PageContent,
+    PipelineOptions,
+    SourceDoc,
+)
 from docvlm.errors import ConfigError, DocvlmError
 
 logger = logging.getLogger(__name__)
@@ -66,15 +74,25 @@ def _worker_main(
         item = tasks.get()
         if item is None:
             break
-        seq, src_json = item
+        key, kind, src_json, extra = item
         src = SourceDoc.model_validate_json(src_json)
         try:
-            res = pipeline.process(src)
+            if kind == "pages":  # one page range of a split document, up to the reader
+                payload = pipeline.content(src, range(*extra)).model_dump_json()
+            elif kind == "read":  # a split document's merged pages, read as one
+                content = PageContent.model_validate_json(extra)
+                payload = pipeline.finish(src, content).model_dump_json()
+            else:
+                payload = pipeline.process(src).model_dump_json()
         except MemoryError as exc:
-            res = failure(src, name, "MemoryError", f"{src.path}: out of memory ({exc})")
+            kind = "failure"
+            payload = failure(src, name, "MemoryError", f"{src.path}: out of memory ({exc})")
         except Exception as exc:  # Pipeline.process should not raise; never lose the doc
-            res = failure(src, name, type(exc).__name__, f"{src.path}: {exc}")
-        results.put(("result", seq, res.model_dump_json()))
+            kind = "failure"
+            payload = failure(src, name, type(exc).__name__, f"{src.path}: {exc}")
+        if kind == "failure":
+            payload = payload.model_dump_json()
+        results.put(("result", key, kind, payload))
     pipeline.close()
 
 
@@ -89,12 +107,24 @@ def failure(src: SourceDoc, schema_name: str, kind: str, message: str) -> Docume
     )
 
 
+#: a job's key: (document's sequence number, part): ``WHOLE``, ``READ`` or a range's index
+WHOLE, READ = -1, -2
+
+
 @dataclass
 class _Worker:
     process: Any
     tasks: Any
-    job: tuple[int, SourceDoc, float] | None = None  # (seq, src, started)
+    job: tuple[tuple[int, int], SourceDoc, float] | None = None  # (key, src, started)
     ready: bool = False
+
+
+@dataclass
+class _Split:
+    """A document being read in page ranges: the parts that are in so far."""
+
+    src: SourceDoc
+    parts: list[PageContent | None]
 
 
 class WorkerPool:
@@ -104,8 +134,11 @@ class WorkerPool:
         options: The run's options.
         schema: The loaded schema (sent to the workers as its JSON Schema).
         jobs: Worker processes.
-        max_seconds: Wall-clock budget of one document (None: none).
+        max_seconds: Wall-clock budget of one document, or of one page range of a split
+            one (None: none).
         max_memory_mb: Address-space limit of a worker (RLIMIT_AS; None: none).
+        split_pages: A PDF of more pages is read in page ranges by several workers and
+            merged back (:mod:`docvlm.split`); None: ``DOCVLM_SPLIT_PAGES``; 0: never.
 
     Raises:
         ConfigError: a worker could not build its Pipeline (raised by :meth:`start`).
@@ -118,12 +151,16 @@ class WorkerPool:
         jobs: int,
         max_seconds: float | None = None,
         max_memory_mb: int | None = None,
+        split_pages: int | None = None,
     ) -> None:
+        from docvlm.settings import get_settings
+
         self.options = options
         self.schema = schema
         self.jobs = max(1, int(jobs))
         self.max_seconds = max_seconds
         self.max_memory_mb = max_memory_mb
+        self.split_pages = get_settings().split_pages if split_pages is None else split_pages
         self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
         self._ctx = mp.get_context("spawn")
         self._results = self._ctx.Queue()
@@ -204,7 +241,7 @@ class WorkerPool:
     def _replace(self, index: int, reason: str) -> DocumentResult:
         worker = self._workers[index]
         assert worker.job is not None
-        seq, src, _ = worker.job
+        _, src, _ = worker.job
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(timeout=5)
@@ -214,34 +251,87 @@ class WorkerPool:
         kind = "DocumentTimeout" if "seconds" in reason else "WorkerCrashed"
         return failure(src, self.schema.name, kind, f"{src.path}: {reason}")
 
-    def map(self, docs: Iterable[SourceDoc]) -> Iterator[DocumentResult]:
-        """Process ``docs``; yields one result per document, in input order."""
+    def map(
+        self,
+        docs: Iterable[SourceDoc],
+        on_start: Callable[[SourceDoc], None] | None = None,
+    ) -> Iterator[DocumentResult]:
+        """Process ``docs``; yields one result per document, in input order.
+
+        A large PDF is read in page ranges by several workers, then merged and read as one
+        document (see :mod:`docvlm.split`); a part that fails, crashes or overruns its time
+        makes the whole document a failure. ``on_start`` is called with each document as
+        its first job is handed to a worker."""
+        from docvlm.split import merge, page_ranges
+
         pending = iter(enumerate(docs))
+        queued: deque[tuple[tuple[int, int], str, SourceDoc, Any]] = deque()
+        splits: dict[int, _Split] = {}
+        started: set[int] = set()
         done: dict[int, DocumentResult] = {}
         next_out = 0
         exhausted = False
+
+        def next_job() -> tuple[tuple[int, int], str, SourceDoc, Any] | None:
+            nonlocal exhausted
+            while not queued and not exhausted:
+                item = next(pending, None)
+                if item is None:
+                    exhausted = True
+                    break
+                seq, src = item
+                ranges = page_ranges(src, self.jobs, self.split_pages, self.options.render)
+                if ranges is None:
+                    queued.append(((seq, WHOLE), "doc", src, None))
+                    continue
+                splits[seq] = _Split(src, [None] * len(ranges))
+                for i, r in enumerate(ranges):
+                    queued.append(((seq, i), "pages", src, (r.start, r.stop)))
+            return queued.popleft() if queued else None
+
+        def settle(seq: int, res: DocumentResult) -> None:
+            if splits.pop(seq, None) is not None:  # a failed split: drop its other parts
+                for job in [j for j in queued if j[0][0] == seq]:
+                    queued.remove(job)
+            done[seq] = res
+
         while True:
             for w in self._workers:
-                if w.ready and w.job is None and not exhausted:
-                    item = next(pending, None)
-                    if item is None:
-                        exhausted = True
+                if w.ready and w.job is None:
+                    job = next_job()
+                    if job is None:
                         break
-                    seq, src = item
-                    w.job = (seq, src, time.monotonic())
-                    w.tasks.put((seq, src.model_dump_json()))
-            if exhausted and all(w.job is None for w in self._workers):
+                    key, kind, src, extra = job
+                    w.job = (key, src, time.monotonic())
+                    if on_start is not None and key[0] not in started:
+                        on_start(src)
+                    started.add(key[0])
+                    w.tasks.put((key, kind, src.model_dump_json(), extra))
+            if exhausted and not queued and all(w.job is None for w in self._workers):
                 break
             try:
                 message = self._results.get(timeout=_POLL_S)
             except queue.Empty:
                 message = None
             if message is not None and message[0] == "result":
-                _, seq, payload = message
+                _, key, kind, payload = message
+                key = tuple(key)
                 for w in self._workers:
-                    if w.job is not None and w.job[0] == seq:
+                    if w.job is not None and w.job[0] == key:
                         w.job = None
-                done[seq] = DocumentResult.model_validate_json(payload)
+                seq, part = key
+                if kind == "pages":
+                    split = splits.get(seq)
+                    if split is not None:
+                        split.parts[part] = PageContent.model_validate_json(payload)
+                        if all(p is not None for p in split.parts):
+                            merged = merge([p for p in split.parts if p is not None])
+                            del splits[seq]
+                            # first in line: its worker frees the parts' memory soonest
+                            queued.appendleft(((seq, READ), "read", split.src,
+                                               merged.model_dump_json()))  # fmt: skip
+                elif seq in splits or part in (WHOLE, READ):
+                    settle(seq, DocumentResult.model_validate_json(payload))
             elif message is not None and message[0] == "ready":
                 for w in self._workers:
                     if w.process.pid == message[1]:
@@ -256,17 +346,21 @@ class WorkerPool:
                     )
                 if w.job is None:
                     continue
-                seq = w.job[0]
+                seq, part = w.job[0]
                 if not w.process.is_alive():
                     code = w.process.exitcode
                     why = f"the worker process died while reading it (exit code {code}"
                     if self.max_memory_mb:
                         why += f"; memory limit {self.max_memory_mb} MB"
-                    done[seq] = self._replace(i, why + ")")
+                    res = self._replace(i, why + ")")
                 elif self.max_seconds and now - w.job[2] > self.max_seconds:
-                    done[seq] = self._replace(
+                    res = self._replace(
                         i, f"not done within the {self.max_seconds:g} seconds allowed per document"
                     )
+                else:
+                    continue
+                if seq in splits or part in (WHOLE, READ):
+                    settle(seq, res)
             while next_out in done:
                 yield done.pop(next_out)
                 next_out += 1

@@ -82,13 +82,29 @@ def test_results_come_back_in_input_order_from_two_workers(tmp_path: Path) -> No
     pd.testing.assert_frame_equal(parallel.records, serial.records)
 
 
+def _scanned_pdf(path: Path, pages: int) -> Path:
+    """A genuinely slow document: ``pages`` dense scanned pages (no text layer), each
+    rendered, run through the detector and OCRed (seconds a page)."""
+    import pymupdf
+
+    from docvlm.bench import make_scans
+
+    (png,) = make_scans(path.parent, 1)
+    doc = pymupdf.open()
+    xref = 0
+    for _ in range(pages):
+        page = doc.new_page(width=595, height=842)
+        xref = page.insert_image(page.rect, filename=str(png), xref=xref)
+    doc.save(path)
+    doc.close()
+    return path
+
+
 def test_a_killed_worker_or_a_slow_document_is_a_failure_row_and_the_run_goes_on(
     tmp_path: Path,
 ) -> None:
     good = _folder(tmp_path / "in", 3)
-    long_pdf = make_text_pdf(
-        tmp_path / "long.pdf", ["Invoice No.: LONG", "page {page}"], pages=3000
-    )
+    long_pdf = _scanned_pdf(tmp_path / "long.pdf", pages=60)
     spec = load_schema(SCHEMA)
     options = PipelineOptions.model_validate({"limits": {"max_seconds_per_doc": 15}})
     srcs = discover([str(long_pdf), str(good)])

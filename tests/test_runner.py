@@ -145,7 +145,8 @@ def test_cli_exit_codes_and_messages(tmp_path: Path, capsys) -> None:
     (tmp_path / "in" / "broken.pdf").write_bytes(b"%PDF-1.7\n garbage")
     assert main(["run", str(good), "--engine", "local"]) == 1  # parked documents
     assert "parked: " in capsys.readouterr().out
-    assert main(["run", str(good), "--engine", "local", "--workers", "2"]) == 2
+    # local workers are plain processes; a Dask scheduler needs the prefect orchestrator
+    assert main(["run", str(good), "--engine", "local", "--dask-address", "tcp://x:1"]) == 2
 
 
 def test_read_table_before_any_output(tmp_path: Path) -> None:

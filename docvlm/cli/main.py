@@ -76,10 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--schema", required=True)
     ev.set_defaults(func=cmd_eval)
 
-    be = sub.add_parser("bench", help="pages/s per stage and peak RSS")
-    be.add_argument("--pages", type=int, default=500, help="pages of the long born-digital PDF")
-    be.add_argument("--scanned", default="sample_docs/invoices", help="folder with scanned docs")
-    be.add_argument("--repeat", type=int, default=3)
+    be = sub.add_parser("bench", help="pages/s and CPU-s/page per stage, floors, peak RSS")
+    be.add_argument("--pages", type=int, default=200, help="pages of the born-digital PDF")
+    be.add_argument("--scan-pages", type=int, default=6, help="scanned A4 pages (200 dpi)")
+    be.add_argument(
+        "--jobs", type=int, default=2, help="workers of the multi-process rows (0: none)"
+    )
+    be.add_argument("--repeat", type=int, default=3, help="runs per scenario (medians)")
+    be.add_argument("--save", default=None, help="write the medians to this JSON file")
+    be.add_argument("--baseline", default=None, help="compare with a JSON file from --save")
     be.set_defaults(func=cmd_bench)
 
     register(sub)

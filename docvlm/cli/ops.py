@@ -71,7 +71,10 @@ def register(subparsers: Any) -> None:
 
 def _add_scale(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--workers", type=int, default=None, help="process with a local Dask cluster of N workers"
+        "--workers",
+        type=int,
+        default=None,
+        help="N worker processes: a local Dask cluster (prefect), or plain processes (local)",
     )
     p.add_argument(
         "--dask-address", default=None, help="use an existing Dask scheduler (tcp://host:8786)"
@@ -101,10 +104,10 @@ def _load(args: argparse.Namespace) -> Any:
     if args.dask_address:
         update["dask_address"] = args.dask_address
     if update:
-        if args.orchestrator == "local":
+        if args.orchestrator == "local" and "dask_address" in update:
             from docvlm.errors import ConfigError
 
-            raise ConfigError("--workers/--dask-address need the prefect orchestrator")
+            raise ConfigError("--dask-address needs the prefect orchestrator")
         cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update=update)})
     return cfg
 

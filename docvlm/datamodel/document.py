@@ -116,6 +116,16 @@ class Page(BaseModel):
     lines: list[Line] = Field(default_factory=list)
 
 
+class PageContent(BaseModel):
+    """A document's pages read up to the reader (text, lines, regions), with the errors and
+    stage times of getting there: all its pages, or one page range of a split document."""
+
+    pages: list[Page] = Field(default_factory=list)
+    errors: list[ErrorItem] = Field(default_factory=list)
+    stats: dict[str, float] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+
 class FieldValue(BaseModel):
     """One extracted value with its provenance."""
 

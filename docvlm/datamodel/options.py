@@ -37,6 +37,18 @@ class DetectOptions(_Options):
     iou_threshold: float = 0.5
     device: Literal["auto", "cpu", "cuda"] = "auto"
     skip_blank: bool = Field(default=True, description="blank pages are not run through the model")
+    text_layer_regions: bool = Field(
+        default=True,
+        description="a page with a text layer takes its regions from it (blocks, rulings) and "
+        "is neither rendered nor run through the model; False: the model sees every page",
+    )
+    max_image_share: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="a text-layer page whose images cover at least this share of it still goes "
+        "through the model (a scan behind a thin text layer, a photo with text)",
+    )
 
 
 class OcrOptions(_Options):

@@ -132,7 +132,11 @@ class RunConfig(_Model):
         description="runs that may start a document without finishing it (crash, kill) "
         "before it is parked as poison",
     )
-    workers: int = Field(default=1, ge=1, description=">1: a local Dask cluster of N workers")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description=">1: N workers: a local Dask cluster (prefect), worker processes (local)",
+    )
     dask_address: str | None = Field(
         default=None, description="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
     )

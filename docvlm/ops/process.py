@@ -20,6 +20,7 @@ from docvlm.ops.definition import PipelineConfig
 if TYPE_CHECKING:
     from docvlm.pipeline import Pipeline
     from docvlm.schema import SchemaSpec
+    from docvlm.workers import WorkerPool
 
 
 from docvlm.ops.models import Outcome
@@ -186,6 +187,54 @@ def process_with_retries(src: SourceDoc, config: PipelineConfig, attempt: int = 
     if result.status == DocStatus.FAILURE:
         return park(result, attempt)
     return Outcome(result=result, attempts=attempt)
+
+
+def process_in_pool(
+    pool: WorkerPool, todo: list[tuple[SourceDoc, int]], config: PipelineConfig
+) -> list[Outcome]:
+    """:func:`process_with_retries` for a batch, its documents spread over ``pool``'s
+    worker processes (``run.workers`` > 1 without Dask). A document is marked in flight
+    when a worker takes it; one that crashes or overruns its worker is a failure row,
+    retried like any other."""
+    results: dict[int, DocumentResult] = {}
+    remaining = list(range(len(todo)))
+    tries = config.run.retries + 1
+    markers: dict[str, Path] = {}
+
+    def start(src: SourceDoc) -> None:
+        markers[src.doc_id] = mark_in_flight(config, src)
+
+    for attempt in range(tries):
+        began = time.perf_counter()
+        retry = []
+        docs = [todo[i][0] for i in remaining]
+        for i, result in zip(remaining, pool.map(docs, on_start=start), strict=True):
+            src = todo[i][0]
+            marker = markers.pop(src.doc_id, None)
+            if marker is not None:
+                marker.unlink(missing_ok=True)
+            logger.info(
+                "event=document_done doc_id=%s source=%s status=%s pages=%d errors=%d "
+                "seconds=%.2f",
+                src.doc_id[:16], src.path, result.status.value, result.pages,
+                len(result.errors), time.perf_counter() - began,
+            )  # fmt: skip
+            results[i] = result
+            if is_retriable(result, src) and attempt + 1 < tries:
+                retry.append(i)
+        if not retry:
+            break
+        logger.warning("event=document_retry documents=%d try=%d", len(retry), attempt + 2)
+        time.sleep(config.run.retry_delay_s)
+        remaining = retry
+    outcomes = []
+    for i, (_, attempts) in enumerate(todo):
+        result = results[i]
+        if result.status == DocStatus.FAILURE:
+            outcomes.append(park(result, attempts))
+        else:
+            outcomes.append(Outcome(result=result, attempts=attempts))
+    return outcomes
 
 
 def config_table(config: PipelineConfig) -> str:

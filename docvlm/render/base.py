@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import Page, RenderOptions, SourceDoc
@@ -12,13 +11,41 @@ from docvlm.datamodel import Page, RenderOptions, SourceDoc
 if TYPE_CHECKING:
     from PIL import Image
 
+    from docvlm.render.textlayout import TextLayout
 
-@dataclass
+
 class RenderedPage:
-    """A page's metadata and text layer, plus its image (dropped once the page is read)."""
+    """A page's metadata and text layer, plus its image (dropped once the page is read).
 
-    page: Page
-    image: Image.Image
+    The image may be rendered lazily: a born-digital page whose regions come from its text
+    layer (``layout``) is never rendered unless something asks for :attr:`image`.
+    """
+
+    def __init__(
+        self,
+        page: Page,
+        image: Image.Image | None = None,
+        render: Callable[[], Image.Image] | None = None,
+        layout: TextLayout | None = None,
+    ) -> None:
+        if image is None and render is None:
+            raise ValueError("a RenderedPage needs an image or a way to render it")
+        self.page = page
+        self._image = image
+        self._render = render
+        self.layout = layout
+
+    @property
+    def rendered(self) -> bool:
+        """Whether the image exists already (asking for :attr:`image` renders it)."""
+        return self._image is not None
+
+    @property
+    def image(self) -> Image.Image:
+        if self._image is None:
+            assert self._render is not None
+            self._image = self._render()
+        return self._image
 
 
 class Renderer(ABC):
@@ -35,12 +62,20 @@ class Renderer(ABC):
         """Number of pages; raises InputError for unreadable documents."""
 
     @abstractmethod
-    def iter_pages(self, src: SourceDoc) -> Iterator[RenderedPage]:
-        """Yield pages in order; raises InputError/RenderError with the reason."""
+    def iter_pages(self, src: SourceDoc, pages: range | None = None) -> Iterator[RenderedPage]:
+        """Yield pages in order (only those of ``pages``, 1-based, when given: one part of a
+        document split across workers); raises InputError/RenderError with the reason."""
 
     @abstractmethod
     def render_page(self, src: SourceDoc, number: int, dpi: int | None = None) -> Image.Image:
         """Render one page (1-based) again, e.g. for a VLM that needs pixels."""
+
+
+def page_indexes(count: int, pages: range | None) -> range:
+    """0-based indexes of the pages to yield: all ``count``, or those of ``pages`` (1-based)."""
+    if pages is None:
+        return range(count)
+    return range(max(pages.start, 1) - 1, min(pages.stop - 1, count))
 
 
 def open_source(src: SourceDoc) -> Any:

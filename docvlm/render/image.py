@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from docvlm.datamodel import Page, SourceDoc
 from docvlm.errors import InputError
-from docvlm.render.base import RenderedPage, Renderer, decoder_problem, open_source
+from docvlm.render.base import (
+    RenderedPage,
+    Renderer,
+    decoder_problem,
+    open_source,
+    page_indexes,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -104,7 +110,7 @@ class ImageRenderer(Renderer):
             frame = _exif_transpose(src, frame, img)
         return frame
 
-    def iter_pages(self, src: SourceDoc) -> Iterator[RenderedPage]:
+    def iter_pages(self, src: SourceDoc, pages: range | None = None) -> Iterator[RenderedPage]:
         img = self._open(src)
         try:
             frames = self._frames(src, img)
@@ -112,7 +118,7 @@ class ImageRenderer(Renderer):
                 frames = min(frames, self.options.max_pages)
             dpi = _dpi(img)
             good = 0
-            for index in range(frames):
+            for index in page_indexes(frames, pages):
                 try:
                     frame = self._frame(src, img, index)
                 except InputError as exc:
@@ -124,7 +130,7 @@ class ImageRenderer(Renderer):
                 good += 1
                 page = Page(number=index + 1, width=frame.width, height=frame.height, dpi=dpi)
                 yield RenderedPage(page=page, image=frame)
-            if not good:
+            if not good and pages is None:
                 raise InputError(f"{src.path}: none of its {frames} frames could be decoded")
         finally:
             img.close()

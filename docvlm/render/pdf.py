@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import Page, SourceDoc, Word
 from docvlm.errors import InputError, RenderError
-from docvlm.render.base import RenderedPage, Renderer, decoder_problem
+from docvlm.render.base import RenderedPage, Renderer, decoder_problem, page_indexes
+from docvlm.render.textlayout import text_layout
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,10 +58,11 @@ def _encodable(path: str) -> bool:
     return True
 
 
-def text_layer(page: Any, scale: float) -> list[Word]:
-    """Words of a PDF page with boxes scaled to the rendered image's pixels."""
+def text_layer(page: Any, scale: float, raw: list[tuple] | None = None) -> list[Word]:
+    """Words of a PDF page (or its ``get_text("words")`` tuples ``raw``) with boxes scaled to
+    the rendered image's pixels."""
     words = []
-    for x0, y0, x1, y1, text, *_ in page.get_text("words", sort=False):
+    for x0, y0, x1, y1, text, *_ in raw if raw is not None else page.get_text("words", sort=False):
         text = text.strip()
         if text:
             words.append(
@@ -99,35 +101,61 @@ class PyMuPdfRenderer(Renderer):
         pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, colorspace="rgb")
         return Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
 
-    def _page(self, src: SourceDoc, pdf_page: Any, number: int) -> RenderedPage:
-        dpi = self.options.dpi
+    #: pages are rendered only when asked for their image (the text layer is read at once)
+    lazy = True
+
+    def _rendered(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
         try:
-            image = self._render_image(src, pdf_page, number, dpi)
+            return self._render_image(src, pdf_page, number, dpi)
         except RenderError:
             raise
         except Exception as exc:
             raise InputError(
                 f"{src.path}: page {number} could not be rendered: {decoder_problem(exc)}"
             ) from exc
-        scale = image.width / max(pdf_page.rect.width, 1e-6)
+
+    def _page(self, src: SourceDoc, doc: Any, number: int) -> RenderedPage:
+        pdf_page = doc.load_page(number - 1)
+        import pymupdf
+
+        dpi = self.options.dpi
+        image = None
+        if self.lazy:
+            zoom = self._zoom(pdf_page, dpi)
+            size = (pdf_page.rect * pymupdf.Matrix(zoom, zoom)).irect  # the pixmap's size
+            width, height = size.width, size.height
+        else:
+            image = self._rendered(src, pdf_page, number, dpi)
+            width, height = image.width, image.height
+        scale = width / max(pdf_page.rect.width, 1e-6)
+        layout = None
         try:
-            words = text_layer(pdf_page, scale)
+            raw = pdf_page.get_text("words", sort=False)
+            words = text_layer(pdf_page, scale, raw)
         except Exception as exc:  # damaged content streams: render what we can, OCR the rest
             logger.warning("%s: page %d text layer unreadable (%s)", src.path, number, exc)
             words = []
-        page = Page(
-            number=number,
-            width=image.width,
-            height=image.height,
-            dpi=scale * 72,
-            words=words,
-        )
-        return RenderedPage(page=page, image=image)
+        else:
+            if words:
+                try:
+                    layout = text_layout(pdf_page, raw, scale)
+                except Exception as exc:  # the detector can still look at the page
+                    logger.warning("%s: page %d layout unreadable (%s)", src.path, number, exc)
+        page = Page(number=number, width=width, height=height, dpi=scale * 72, words=words)
+        if image is not None:
+            return RenderedPage(page=page, image=image, layout=layout)
+
+        def render() -> Image.Image:
+            if doc.is_closed:  # asked for after the document's pages were all read
+                return self.render_page(src, number, dpi)
+            return self._rendered(src, pdf_page, number, dpi)
+
+        return RenderedPage(page=page, render=render, layout=layout)
 
     def _render_image(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
         return self._pixmap_image(pdf_page, dpi)
 
-    def iter_pages(self, src: SourceDoc) -> Iterator[RenderedPage]:
+    def iter_pages(self, src: SourceDoc, pages: range | None = None) -> Iterator[RenderedPage]:
         doc = open_pdf(src)
         if getattr(doc, "is_repaired", False):
             self.warnings.append(
@@ -138,9 +166,9 @@ class PyMuPdfRenderer(Renderer):
             if self.options.max_pages:
                 last = min(last, self.options.max_pages)
             good = 0
-            for index in range(last):
+            for index in page_indexes(last, pages):
                 try:
-                    page = self._page(src, doc.load_page(index), index + 1)
+                    page = self._page(src, doc, index + 1)
                 except InputError as exc:
                     if last == 1:
                         raise
@@ -156,7 +184,7 @@ class PyMuPdfRenderer(Renderer):
                     continue
                 good += 1
                 yield page
-            if not good:
+            if not good and pages is None:
                 raise InputError(f"{src.path}: none of its {last} pages could be rendered")
         finally:
             doc.close()
@@ -175,6 +203,7 @@ class Pdf2ImageRenderer(PyMuPdfRenderer):
     """Renders PDF pages with poppler's pdftoppm through pdf2image, one page per call."""
 
     name = "pdf2image"
+    lazy = False  # poppler's image size is known only once it has rendered
 
     def _render_image(self, src: SourceDoc, pdf_page: Any, number: int, dpi: int) -> Image.Image:
         from pdf2image import convert_from_bytes, convert_from_path

@@ -59,6 +59,8 @@ class RapidOcrEngine(OcrEngine):
     join_gap: float = 2.0
     #: recognition batch size (lines of similar width are batched together)
     batch_size: int = 8
+    #: lines the rotation classifier probes before it is run on every line of a page
+    cls_probe: int = 8
 
     def __init__(self, options: Any = None) -> None:
         super().__init__(options)
@@ -121,14 +123,15 @@ class RapidOcrEngine(OcrEngine):
         if self.pad_x:
             boxes = [_widen(box, self.pad_x) for box in boxes]
         crops = [self._crop(image, box) for box in boxes]
-        if engine.use_cls:
+        turned = engine.use_cls and self._upside_down(engine, crops)
+        if turned:
             crops = engine.text_cls(crops).img_list
         readings = self._read(engine, crops)
         weak = [i for i, reading in enumerate(readings) if reading.score < self.retry_below]
         if weak:
             tight_boxes = {i: _shrink(boxes[i], self.retry_shrink) for i in weak}
             tight = [self._crop(image, tight_boxes[i]) for i in weak]
-            if engine.use_cls:
+            if turned:
                 tight = engine.text_cls(tight).img_list
             for i, again in zip(weak, self._read(engine, tight), strict=True):
                 if again.score > readings[i].score:
@@ -139,6 +142,17 @@ class RapidOcrEngine(OcrEngine):
                 continue
             words.extend(self._words(box, reading))
         return words
+
+    def _upside_down(self, engine: Any, crops: list[np.ndarray]) -> bool:
+        """Whether any line of the page may be upside down: the rotation classifier looks at
+        the ``cls_probe`` widest lines first (long lines are the surest reading of the
+        page's orientation) and at every line only when one of those reads as turned."""
+        if len(crops) <= self.cls_probe:
+            return True  # as cheap to classify them all as to probe
+        widest = sorted(range(len(crops)), key=lambda i: -crops[i].shape[1])[: self.cls_probe]
+        probe = engine.text_cls([crops[i] for i in widest])
+        return any("180" in label and score > engine.text_cls.cls_thresh
+                   for label, score in probe.cls_res)  # fmt: skip
 
     def _detect(self, engine: Any, image: np.ndarray) -> list[np.ndarray]:
         """Text-line quadrilaterals in the image's own pixels.
