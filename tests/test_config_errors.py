@@ -29,7 +29,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("options", "named"),
     [
         ({"kind": "ocr", "base_url": "http://x/v1"}, "takes no base_url"),
-        ({"kind": "nope"}, "'ocr', 'transformers', 'openai' or 'cascade'"),
+        ({"kind": "nope"}, "'ocr', 'learned', 'transformers', 'openai' or 'cascade'"),
         ({"kind": "transformers", "timeout_s": 3}, "timeout_s"),
         ({"kind": "openai", "device": "cuda"}, "device"),
     ],
