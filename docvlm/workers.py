@@ -51,6 +51,9 @@ def _worker_main(
     threads: int, max_mb: int | None,
 ) -> None:  # fmt: skip
     """A worker: build the Pipeline once, then process documents until told to stop."""
+    from docvlm.procs import die_with_parent
+
+    die_with_parent(kernel_signal=False)  # a killed `extract` never leaves workers behind
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     os.environ.setdefault("DOCVLM_THREADS", str(threads))

@@ -288,3 +288,58 @@ def test_bench_prints_floors_and_compares_with_a_baseline(tmp_path: Path) -> Non
 
     text = format_comparison(report["rows"], report["rows"])
     assert "(1.00x)" in text and "born-digital 3 p, 2 workers" in text
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 of the process holding a WorkerPool leaves no worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import time\n"
+        "from docvlm.datamodel import PipelineOptions\n"
+        "from docvlm.schema import load_schema\n"
+        "from docvlm.workers import WorkerPool\n"
+        "if __name__ == '__main__':\n"
+        f"    pool = WorkerPool(PipelineOptions(), load_schema({str(SCHEMA)!r}), jobs=2)\n"
+        "    pool.start()\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+
+        def children() -> list[int]:
+            found = []
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == proc.pid:
+                    found.append(int(stat.parent.name))
+            return found
+
+        workers = children()
+        assert len(workers) >= 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+            alive = [
+                p
+                for p in workers
+                if Path(f"/proc/{p}").exists()
+                and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1][:3]
+            ]
+        assert not alive, f"workers {alive} outlived their parent"
+    finally:
+        proc.kill()

@@ -14,37 +14,17 @@ import atexit
 import contextlib
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from docvlm.procs import die_with_parent
 
 logger = logging.getLogger(__name__)
 
 _started: dict[str, str] = {}
-
-
-def _die_with_parent() -> None:
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != parent:
-                os._exit(0)
-            time.sleep(1.0)
-
-    threading.Thread(target=watch, daemon=True).start()
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(0)
 
 
 def _free_port() -> int:
@@ -107,7 +87,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def main() -> None:
     """Serve the Prefect API on 127.0.0.1:PORT until the parent process goes away."""
-    _die_with_parent()
+    die_with_parent()
     import uvicorn
 
     uvicorn.run(
