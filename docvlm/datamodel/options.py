@@ -59,6 +59,12 @@ class OcrOptions(_Options):
     )
     min_score: float = 0.5
     skip_blank: bool = Field(default=True, description="blank pages are not OCRed")
+    max_det_side: int = Field(
+        default=1600,
+        ge=320,
+        description="longest side of the image the text detector sees (larger pages are "
+        "scaled down; its cost grows with the pixels)",
+    )
 
 
 #: Reader kinds and the options each one takes (besides ``kind``).

@@ -31,8 +31,15 @@ def is_blank(image: np.ndarray) -> bool:
     scale = min(1.0, _PREVIEW_SIDE / max(h, w))
     # stride first on huge pages so that the averaging itself stays cheap
     step = max(1, int(1 / scale) // 4)
-    sample = image[::step, ::step]
-    grey = sample if sample.ndim == 2 else sample[:, :, :3].mean(axis=2, dtype=np.float32)
+    sample = np.ascontiguousarray(image[::step, ::step])
+    if sample.ndim == 3 and sample.dtype == np.uint8 and sample.shape[2] in (3, 4):
+        # OpenCV's integer conversion: numpy's float mean over a full page took ~70 ms
+        code = cv2.COLOR_RGB2GRAY if sample.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+        grey = cv2.cvtColor(sample, code)
+    elif sample.ndim == 3:
+        grey = sample[:, :, :3].mean(axis=2, dtype=np.float32)
+    else:
+        grey = sample
     grey = np.ascontiguousarray(grey, dtype=np.float32)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
