@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import statistics
 
 from docvlm.datamodel import BBox, Line, Region, Word
@@ -30,20 +31,32 @@ def group_rows(items: list, key=lambda x: x.bbox) -> list[list]:
     slope instead of a fixed horizontal band.
     """
     rows: list[list] = []
-    for item in sorted(items, key=lambda it: (key(it)[0], key(it)[1])):
-        box = key(item)
-        best, best_overlap = None, 0.5
-        for row in rows:
-            last = key(row[-1])
+    boxes = [key(it) for it in items]
+    tallest = max((b[3] - b[1] for b in boxes), default=0.0)
+    # rows by the top of their last box: only rows whose last box can overlap a box
+    # vertically (top within ``tallest`` above it) are looked at, not every row of the page
+    tops: list[tuple[float, int]] = []
+    for n in sorted(range(len(items)), key=lambda k: (boxes[k][0], boxes[k][1])):
+        box = boxes[n]
+        best, best_overlap = -1, 0.5
+        lo = bisect.bisect_left(tops, (box[1] - tallest, -1))
+        hi = bisect.bisect_right(tops, (box[3], len(rows)))
+        for _top, r in tops[lo:hi]:
+            last = key(rows[r][-1])
             if last[2] - 0.6 * (last[3] - last[1]) > box[0]:
                 continue  # the row already reaches past this box's start
             overlap = _v_overlap(last, box)
-            if overlap > best_overlap:
-                best, best_overlap = row, overlap
-        if best is None:
-            rows.append([item])
+            # the first row (in creation order) with the largest overlap wins
+            if overlap > best_overlap or (overlap == best_overlap and 0 <= r < best):
+                best, best_overlap = r, overlap
+        if best < 0:
+            rows.append([items[n]])
+            bisect.insort(tops, (box[1], len(rows) - 1))
         else:
-            best.append(item)
+            old = key(rows[best][-1])[1]
+            tops.pop(bisect.bisect_left(tops, (old, best)))
+            rows[best].append(items[n])
+            bisect.insort(tops, (box[1], best))
     rows.sort(key=lambda r: ((key(r[0])[1] + key(r[0])[3]) / 2, key(r[0])[0]))
     return rows
 
@@ -74,7 +87,8 @@ def build_lines(words: list[Word], page: int, gap_factor: float = 1.0) -> list[L
 
 
 def _make_line(words: list[Word], page: int) -> Line:
-    return Line(
+    # built from validated Words: constructed without validating them all again
+    return Line.model_construct(
         text=" ".join(w.text for w in words),
         bbox=union_box([w.bbox for w in words]),
         words=words,
@@ -85,17 +99,21 @@ def _make_line(words: list[Word], page: int) -> Line:
 
 def assign_regions(lines: list[Line], regions: list[Region]) -> None:
     """Tag each line with the detected region holding most of it; others stay 'residual'."""
-    for line in lines:
-        best, best_area = -1, 0.0
-        lx0, ly0, lx1, ly1 = line.bbox
-        area = max((lx1 - lx0) * (ly1 - ly0), 1e-6)
-        for i, r in enumerate(regions):
-            rx0, ry0, rx1, ry1 = r.bbox
-            inter = max(0.0, min(lx1, rx1) - max(lx0, rx0)) * max(
-                0.0, min(ly1, ry1) - max(ly0, ry0)
-            )
-            if inter > best_area:
-                best, best_area = i, inter
-        if best >= 0 and best_area / area >= 0.5:
-            line.region_class = regions[best].label
-            line.region_index = best
+    if not lines or not regions:
+        return
+    import numpy as np
+
+    lb = np.array([ln.bbox for ln in lines], dtype=np.float64)
+    rb = np.array([r.bbox for r in regions], dtype=np.float64)
+    # intersection area of every line with every region: lines × regions
+    w = np.minimum(lb[:, None, 2], rb[None, :, 2]) - np.maximum(lb[:, None, 0], rb[None, :, 0])
+    h = np.minimum(lb[:, None, 3], rb[None, :, 3]) - np.maximum(lb[:, None, 1], rb[None, :, 1])
+    inter = np.clip(w, 0.0, None) * np.clip(h, 0.0, None)
+    best = inter.argmax(axis=1)  # the first region of the largest overlap
+    best_area = inter[np.arange(len(lines)), best]
+    area = np.maximum((lb[:, 2] - lb[:, 0]) * (lb[:, 3] - lb[:, 1]), 1e-6)
+    for line, i, a, full in zip(lines, best.tolist(), best_area.tolist(), area.tolist(),
+                                strict=True):  # fmt: skip
+        if a > 0 and a / full >= 0.5:
+            line.region_class = regions[i].label
+            line.region_index = i

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -222,8 +223,11 @@ def is_amount_text(text: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
-    """Lower-case, accents removed, punctuation to spaces, whitespace collapsed."""
+    """Lower-case, accents removed, punctuation to spaces, whitespace collapsed.
+
+    Cached: the readers fold the same line texts and label phrases once per field."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = re.sub(r"[^\w%]+", " ", text.lower())

@@ -65,9 +65,9 @@ def text_layer(page: Any, scale: float, raw: list[tuple] | None = None) -> list[
     for x0, y0, x1, y1, text, *_ in raw if raw is not None else page.get_text("words", sort=False):
         text = text.strip()
         if text:
-            words.append(
-                Word(text=text, bbox=(x0 * scale, y0 * scale, x1 * scale, y1 * scale), origin="pdf")
-            )
+            # PyMuPDF's floats and str: nothing to validate (validation was ~2 µs a word)
+            box = (float(x0 * scale), float(y0 * scale), float(x1 * scale), float(y1 * scale))
+            words.append(Word.model_construct(text=text, bbox=box, conf=1.0, origin="pdf"))
     return words
 
 

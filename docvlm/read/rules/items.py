@@ -3,6 +3,7 @@ and key/value pairs of forms."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -68,6 +69,22 @@ def _tokens(text: str) -> list[str]:
     return fold(text).split()
 
 
+@functools.lru_cache(maxsize=1024)
+def _phrase_tokens(
+    phrases: tuple[str, ...],
+) -> tuple[dict[str, list[tuple[int, list[str]]]], int]:
+    """``phrases`` as (rank, tokens) lists by their first token, and the most tokens."""
+    by_first: dict[str, list[tuple[int, list[str]]]] = {}
+    for rank, phrase in enumerate(phrases):
+        pt = phrase.split()
+        if pt:
+            by_first.setdefault(pt[0], []).append((rank, pt))
+    return by_first, max((len(p.split()) for p in phrases), default=0)
+
+
+_OTHER_TOKENS = _phrase_tokens(_OTHER_COLUMNS)
+
+
 def _header(
     row: Row, specs: list[FieldSpec], phrases: dict[str, tuple[str, ...]]
 ) -> list[Column] | None:
@@ -85,23 +102,28 @@ def _header(
     total = sum(len(t) for t in toks)
     if not total:
         return None
+    names = [(spec, _phrase_tokens(phrases[spec.name])) for spec in specs]
+    longest = max([n for _, (_, n) in names] + [_OTHER_TOKENS[1]])
     cells: list[tuple[FieldSpec | None, int, int]] = []  # field, first word, last word
     named: set[str] = set()
     covered = 0
     i = 0
     while i < len(words):
-        flat = [t for ts in toks[i:] for t in ts]
+        flat: list[str] = []  # the tokens from word i on, as many as the longest name has
+        for ts in toks[i:]:
+            flat.extend(ts)
+            if len(flat) >= longest:
+                break
         best: tuple[int, int, FieldSpec | None] | None = None  # tokens, -rank, field
-        for spec in specs:
+        first = flat[0] if flat else None
+        for spec, (by_first, _) in names:
             if spec.name in named:
                 continue
-            for rank, phrase in enumerate(phrases[spec.name]):
-                pt = phrase.split()
-                if pt and flat[: len(pt)] == pt and (best is None or (len(pt), -rank) > best[:2]):
+            for rank, pt in by_first.get(first, ()):
+                if flat[: len(pt)] == pt and (best is None or (len(pt), -rank) > best[:2]):
                     best = (len(pt), -rank, spec)
         starts_segment = i == 0 or words[i - 1][0] != words[i][0]
-        for phrase in _OTHER_COLUMNS if starts_segment else ():
-            pt = phrase.split()
+        for _, pt in _OTHER_TOKENS[0].get(first, ()) if starts_segment else ():
             if flat[: len(pt)] == pt and (best is None or len(pt) > best[0]):
                 best = (len(pt), 0, None)
         if best is None:
@@ -190,22 +212,19 @@ def read_array(
         if columns is None:
             continue
         first = fold(row.lines[0].text)
+        assigned = [_assign(ln, columns) for ln in row.lines]
         if any(first == p or first.startswith(p + " ") for p in stop_phrases) or any(
             match_label(ln.text, stop_phrases) and len(fold(ln.text)) < 30
-            for ln in row.lines
-            if _assign(ln, columns).field is None or _assign(ln, columns).field in text_specs
+            for ln, col in zip(row.lines, assigned, strict=True)
+            if col.field is None or col.field in text_specs
         ):
             columns = None  # the table ended (totals follow)
             continue
         if last_row_bottom is not None and row.top - last_row_bottom > 4 * ctx.line_height:
-            if not any(
-                _assign(ln, columns).field and _assign(ln, columns).field.is_number
-                for ln in row.lines
-            ):
+            if not any(col.field and col.field.is_number for col in assigned):
                 continue
         cells: dict[str, list[Line]] = {}
-        for ln in row.lines:
-            col = _assign(ln, columns)
+        for ln, col in zip(row.lines, assigned, strict=True):
             if col.field is not None:
                 cells.setdefault(col.field.name, []).append(ln)
         values: dict[str, tuple[object, list[Line]]] = {}

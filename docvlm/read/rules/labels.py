@@ -8,6 +8,7 @@ concept's multilingual labels (EN, DE, FR, ES and common receipt wording).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -198,7 +199,8 @@ def match_label(text: str, phrases: tuple[str, ...]) -> tuple[str, str] | None:
     """
     folded = fold(text)
     best: str | None = None
-    for phrase in phrases:
+    # a phrase can only match a text that begins with the phrase's first word
+    for phrase in _by_first_word(phrases).get(folded.split(" ", 1)[0], ()):
         if folded == phrase or folded.startswith(phrase + " "):
             if best is None or len(phrase) > len(best):
                 best = phrase
@@ -207,6 +209,15 @@ def match_label(text: str, phrases: tuple[str, ...]) -> tuple[str, str] | None:
     if _glued_value(text, best):
         return None  # 'INV-2014-0042': an identifier that begins like a label
     return best, _strip_label(text, best)
+
+
+@functools.lru_cache(maxsize=4096)
+def _by_first_word(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``phrases`` (folded) by their first word, in their order."""
+    out: dict[str, list[str]] = {}
+    for phrase in phrases:
+        out.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def _glued_value(text: str, phrase: str) -> bool:
