@@ -253,6 +253,108 @@ def test_ocr_probes_orientation_and_still_reads_an_upside_down_page(tmp_path: Pa
     assert {"ACME", "Components", "INV-00000"} <= turned
 
 
+def test_recognition_without_320px_padding_reads_the_same_lines(tmp_path: Path) -> None:
+    """Batches are padded to their widest line, not to RapidOCR's 320 × 48: the same text
+    with a fraction of the recogniser's input width."""
+    import numpy as np
+    from PIL import Image
+
+    from docvlm.bench import make_scans
+    from docvlm.datamodel import OcrOptions
+    from docvlm.engines.ocr.rapid import RapidOcrEngine
+
+    (png,) = make_scans(tmp_path, 1)
+    page = np.asarray(Image.open(png).convert("RGB"))[:900]
+    engine = RapidOcrEngine(OcrOptions())
+    model = engine._load()
+    boxes = engine._detect(model, page)
+    crops = [engine._crop(page, b) for b in boxes]
+    widths: list[int] = []
+    session = model.text_rec.session
+    model.text_rec.session = lambda batch: (widths.append(batch.shape[0] * batch.shape[3]),
+                                            session(batch))[1]  # fmt: skip
+    narrow = [r.text for r in engine._read(model, crops)]
+    narrow_width = sum(widths)
+    widths.clear()
+    engine.min_rec_ratio = 320 / 48  # RapidOCR's own padding
+    padded = [r.text for r in engine._read(model, crops)]
+    assert len(crops) > 20 and narrow == padded
+    assert "Description" in narrow and "ACME Components GmbH" in narrow
+    assert narrow_width < 0.7 * sum(widths)
+
+
+def test_text_detector_input_is_bounded_by_max_det_side(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from docvlm.bench import make_scans
+    from docvlm.datamodel import OcrOptions
+    from docvlm.engines.ocr.rapid import RapidOcrEngine
+
+    (png,) = make_scans(tmp_path, 1)
+    page = np.asarray(Image.open(png).convert("RGB"))  # 1653 × 2339
+    seen = {}
+    for side in (1600, 2000):
+        engine = RapidOcrEngine(OcrOptions(max_det_side=side))
+        model = engine._load()
+        shapes: list[tuple] = []
+        session = model.text_det.session
+
+        def spy(blob, shapes=shapes, session=session):
+            shapes.append(blob.shape)
+            return session(blob)
+
+        model.text_det.session = spy
+        seen[side] = ({w.text for w in engine.recognize(page)}, max(shapes[0][2:]))
+    assert 1568 <= seen[1600][1] <= 1632 and seen[2000][1] > 1900
+    assert {"ACME", "Components", "INV-00000", "Total:"} <= seen[1600][0]
+
+
+def test_row_grouping_and_region_tagging_match_their_plain_definitions() -> None:
+    """group_rows (bisect on row tops) and assign_regions (vectorised) give what the plain
+    all-pairs loops give, on random boxes with ties."""
+    import random
+
+    from docvlm.datamodel import Line, Region
+    from docvlm.lines import _v_overlap, assign_regions, group_rows
+
+    def rows_plain(boxes):
+        rows: list[list] = []
+        for box in sorted(boxes, key=lambda b: (b[0], b[1])):
+            best, best_overlap = None, 0.5
+            for row in rows:
+                last = row[-1]
+                if last[2] - 0.6 * (last[3] - last[1]) > box[0]:
+                    continue
+                overlap = _v_overlap(last, box)
+                if overlap > best_overlap:
+                    best, best_overlap = row, overlap
+            (rows.append([box]) if best is None else best.append(box))
+        rows.sort(key=lambda r: ((r[0][1] + r[0][3]) / 2, r[0][0]))
+        return rows
+
+    rng = random.Random(7)
+    for _ in range(200):
+        boxes = []
+        for _ in range(rng.randint(1, 60)):
+            x, y = rng.choice([rng.uniform(0, 500), rng.randint(0, 10) * 50.0]), rng.randint(
+                0, 40) * 10.0 + rng.choice([0.0, 0.0, rng.uniform(-6, 6)])  # fmt: skip
+            w, h = rng.uniform(5, 80), rng.choice([10.0, 12.0, rng.uniform(4, 30)])
+            boxes.append((x, y, x + w, y + h))
+        assert group_rows(boxes, key=lambda b: b) == rows_plain(boxes)
+        regions = [Region(label=f"r{i}", bbox=b, score=1.0) for i, b in enumerate(boxes[::3])]
+        lines = [Line(text="x", bbox=b, words=[], page=1) for b in boxes]
+        assign_regions(lines, regions)
+        for ln in lines:
+            areas = [max(0.0, min(ln.bbox[2], r.bbox[2]) - max(ln.bbox[0], r.bbox[0]))
+                     * max(0.0, min(ln.bbox[3], r.bbox[3]) - max(ln.bbox[1], r.bbox[1]))
+                     for r in regions]  # fmt: skip
+            full = (ln.bbox[2] - ln.bbox[0]) * (ln.bbox[3] - ln.bbox[1])
+            best = max(range(len(areas)), key=lambda i: (areas[i], -i))
+            expect = best if areas[best] > 0 and areas[best] / full >= 0.5 else -1
+            assert ln.region_index == expect
+
+
 # -- the benchmark ------------------------------------------------------------------------
 
 
