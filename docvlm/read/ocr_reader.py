@@ -98,7 +98,17 @@ class OcrReader(Reader):
         wanted: list[str] | None = None,
         prior: list[FieldValue] | None = None,
     ) -> ReadResult:
-        ctx = DocContext.build(doc.pages)
+        return self.read_context(DocContext.build(doc.pages), schema, wanted)
+
+    def read_context(
+        self,
+        ctx: DocContext,
+        schema: SchemaSpec,
+        wanted: list[str] | None = None,
+        arrays: bool = True,
+    ) -> ReadResult:
+        """``read`` over an already built context (the learned reader shares its own);
+        ``arrays`` False: scalar fields only."""
         result = ReadResult()
         labels = {spec.path: labels_for(spec) for spec in schema.fields}
         owners = self._owners(ctx, labels)
@@ -121,7 +131,7 @@ class OcrReader(Reader):
             if fl.concept in ("subtotal", "tax", "total")
             for p in fl.phrases
         )
-        for arr in schema.arrays:
+        for arr in schema.arrays if arrays else ():
             if wanted is not None and not any(w.startswith(arr.path) for w in wanted):
                 continue
             result.values.extend(read_array(arr, ctx, stop, self.name))

@@ -36,22 +36,20 @@ def _context(schema: SchemaSpec, spec: FieldSpec) -> tuple[str, ...]:
     return tuple(reversed(parts))
 
 
-def rule_values(pages, schema: SchemaSpec) -> dict[str, tuple[str, float]]:
-    """What the layout-rule reader finds, per field: (normalised value, confidence)."""
+def rule_values(doc: DocLines, schema: SchemaSpec) -> dict[str, tuple[str, float]]:
+    """What the layout-rule reader finds, per scalar field: (normalised value, confidence).
+    It reads the learned reader's own context (lines, rows, dates) and skips the arrays,
+    which the learned reader reads itself."""
     from docvlm.assemble import assemble
     from docvlm.evaluate import normalise
     from docvlm.read.ocr_reader import OcrReader
 
-    content = DocumentContent(doc_id="", source="", pages=pages, image=_no_image)
-    _, chosen = assemble(OcrReader().read(content, schema).values, schema)
+    values = OcrReader().read_context(doc.ctx, schema, arrays=False).values
+    _, chosen = assemble(values, schema)
     specs = {f.path: f for f in schema.fields}
     return {
         v.path: (normalise(specs[v.path], v.value), v.confidence) for v in chosen if v.path in specs
     }
-
-
-def _no_image(n: int):
-    raise RuntimeError("the rule reader reads lines only")
 
 
 def field_choices(
@@ -65,7 +63,7 @@ def field_choices(
     feature matrices, for training. ``pages``: the page content, for the rule features."""
     import numpy as np
 
-    rules = rule_values(pages, schema) if pages is not None else {}
+    rules = rule_values(doc, schema) if pages is not None else {}
     specs = [s for s in schema.fields if wanted is None or s.path in wanted]
     pools: dict[tuple, tuple[list, np.ndarray]] = {}
     kinds: dict[tuple, int] = {}
