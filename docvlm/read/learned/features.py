@@ -26,9 +26,10 @@ from docvlm.lines import union_box
 from docvlm.normalize import find_currency, find_dates, fold, parse_amount
 from docvlm.read.learned.vocab import (
     FieldPhrases,
+    _clean,
     all_term_similarity,
     field_phrases,
-    label_similarity,
+    phrase_index,
 )
 from docvlm.read.rules.context import DocContext
 from docvlm.schema import FieldSpec
@@ -255,9 +256,9 @@ def _blocks(doc: DocLines) -> list[Candidate]:
 
 def _shape(text: str) -> tuple[float, float, float, float, float]:
     n = max(len(text), 1)
-    digits = sum(c.isdigit() for c in text)
-    alpha = sum(c.isalpha() for c in text)
-    upper = sum(c.isupper() for c in text)
+    digits = sum(map(str.isdigit, text))
+    alpha = sum(map(str.isalpha, text))
+    upper = sum(map(str.isupper, text))
     return len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1)
 
 
@@ -287,51 +288,62 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     for c in cands:
         counts[c.value] = counts.get(c.value, 0) + 1
     n_lines = max(len(doc.lines), 1)
-    for r, c in enumerate(cands):
-        row = X[r]
-        row[_F[f"k_{c.kind}"]] = 1
-        row[_F["alt_order"]] = c.alt
+    # column by column from Python lists: numpy's per-element setitem was most of the time
+    cols: dict[str, list] = {name: [] for name in _BASE_COLUMNS}
+    kind_col = [_F[f"k_{c.kind}"] for c in cands]
+    for c in cands:
         line = doc.lines[c.line]
-        left = doc.left[c.line]
-        if left >= 0:
-            w = doc.page_size.get(c.page, (1.0, 1.0))[0]
-            row[_F["d_left"]] = (line.bbox[0] - doc.lines[left].bbox[2]) / w
-        up = doc.above[c.line]
-        if up >= 0:
-            row[_F["d_above"]] = (line.bbox[1] - doc.lines[up].bbox[3]) / doc.median_h
-        row[_F["prefix_sep"]] = bool(c.start and _SEP_END.search(line.text[: c.start]))
-        row[_F["labelness"]] = all_term_similarity(c.text)
         pw, ph = doc.page_size.get(c.page, (1.0, 1.0))
-        row[_F["x0"]] = c.bbox[0] / pw
-        row[_F["y0"]] = c.bbox[1] / ph
-        row[_F["x1"]] = c.bbox[2] / pw
-        row[_F["top_band"]] = c.bbox[1] / ph < 0.15
-        row[_F["page_index"]] = c.page - 1
-        row[_F["last_page"]] = c.page == doc.n_pages
-        row[_F["rel_height"]] = (line.bbox[3] - line.bbox[1]) / doc.median_h
+        left = doc.left[c.line]
+        cols["d_left"].append((line.bbox[0] - doc.lines[left].bbox[2]) / pw if left >= 0 else 0)
+        up = doc.above[c.line]
+        cols["d_above"].append(
+            (line.bbox[1] - doc.lines[up].bbox[3]) / doc.median_h if up >= 0 else 0
+        )
+        cols["alt_order"].append(c.alt)
+        cols["prefix_sep"].append(bool(c.start and _SEP_END.search(line.text[: c.start])))
+        cols["labelness"].append(all_term_similarity(c.text))
+        cols["x0"].append(c.bbox[0] / pw)
+        cols["y0"].append(c.bbox[1] / ph)
+        cols["x1"].append(c.bbox[2] / pw)
+        cols["top_band"].append(c.bbox[1] / ph < 0.15)
+        cols["page_index"].append(c.page - 1)
+        cols["last_page"].append(c.page == doc.n_pages)
+        cols["rel_height"].append((line.bbox[3] - line.bbox[1]) / doc.median_h)
         n, t, d, a, u = _shape(c.text)
-        row[_F["n_chars"]], row[_F["n_tokens"]] = n, t
-        row[_F["digit_ratio"]], row[_F["alpha_ratio"]], row[_F["upper_ratio"]] = d, a, u
-        row[_F["has_decimals"]] = bool(_DECIMALS.search(c.text))
-        row[_F["has_currency"]] = bool(_CURRENCY.search(c.text))
-        if c.kind == "amount":
-            row[_F["amount_rank"]] = amount_rank[c.value]
-            row[_F["amount_is_max"]] = amount_rank[c.value] == 0
-        else:
-            row[_F["amount_rank"]] = -1
-        row[_F["date_rank"]] = date_rank.get(c.value, -1)
-        row[_F["value_count"]] = counts[c.value]
-        row[_F["line_order"]] = c.line / n_lines
+        cols["n_chars"].append(n)
+        cols["n_tokens"].append(t)
+        cols["digit_ratio"].append(d)
+        cols["alpha_ratio"].append(a)
+        cols["upper_ratio"].append(u)
+        cols["has_decimals"].append(bool(_DECIMALS.search(c.text)))
+        cols["has_currency"].append(bool(_CURRENCY.search(c.text)))
+        rank = amount_rank[c.value] if c.kind == "amount" else -1
+        cols["amount_rank"].append(rank)
+        cols["amount_is_max"].append(rank == 0)
+        cols["date_rank"].append(date_rank.get(c.value, -1))
+        cols["value_count"].append(counts[c.value])
+        cols["line_order"].append(c.line / n_lines)
         region = line.region_class or ""
-        row[_F["r_title"]] = region in ("title", "header")
-        row[_F["r_table"]] = region == "table"
-        row[_F["r_margin"]] = region in ("footer", "header", "reference")
+        cols["r_title"].append(region in ("title", "header"))
+        cols["r_table"].append(region == "table")
+        cols["r_margin"].append(region in ("footer", "header", "reference"))
+        aligned = False
         if c.kind.startswith("block"):
             xs = [doc.lines[k].bbox[0] for k in c.lines]
-            row[_F["block_aligned"]] = (max(xs) - min(xs)) / doc.median_h < 1.0
+            aligned = (max(xs) - min(xs)) / doc.median_h < 1.0
+        cols["block_aligned"].append(aligned)
+    X[np.arange(len(cands)), kind_col] = 1
+    for name, values in cols.items():
+        X[:, _F[name]] = values
     return X
 
 
+_BASE_COLUMNS = ("d_left", "d_above", "alt_order", "prefix_sep", "labelness", "x0", "y0", "x1",
+                 "top_band", "page_index", "last_page", "rel_height", "n_chars", "n_tokens",
+                 "digit_ratio", "alpha_ratio", "upper_ratio", "has_decimals", "has_currency",
+                 "amount_rank", "amount_is_max", "date_rank", "value_count", "line_order",
+                 "r_title", "r_table", "r_margin", "block_aligned")  # fmt: skip
 _DECIMALS = re.compile(r"[.,]\d{2}\)?\s*\D*$")
 _CURRENCY = re.compile(r"[$€£¥]|\b[A-Z]{3}\b")
 
@@ -343,8 +355,16 @@ class FieldFeatures:
         self.doc = doc
         self.spec = spec
         self.fp = phrases or field_phrases(spec)
-        self._line_sim = [label_similarity(self.fp, ln.text) for ln in doc.lines]
+        self._index = phrase_index(self.fp.phrases)  # looked up once, not per text
+        self._line_sim = [self.label_sim(ln.text) for ln in doc.lines]
         self.doc_max = max(self._line_sim, default=0.0)
+
+    def label_sim(self, text: str) -> float:
+        """``label_similarity(self.fp, text)``."""
+        text = _clean(text)
+        if not text or len(text) > 80:
+            return 0.0
+        return self._index.best(text)
 
     def sim(self, i: int) -> float:
         return self._line_sim[i] if i >= 0 else 0.0
@@ -355,9 +375,11 @@ class FieldFeatures:
         n_typed: int = 1,
         base: np.ndarray | None = None,
         rule: tuple[str, float] | None = None,
+        norms: list[str] | None = None,
     ) -> np.ndarray:
         """Feature rows; ``rule``: the rule reader's (normalised value, confidence) for
-        the field, when it found one (the model learns how far to trust it)."""
+        the field, when it found one (the model learns how far to trust it); ``norms``:
+        the candidates' normalised values, when already known (:func:`normalised`)."""
         doc, spec = self.doc, self.spec
         X = (base if base is not None else base_matrix(doc, cands)).copy()
         if not cands:
@@ -371,30 +393,46 @@ class FieldFeatures:
         X[:, _F["field_group_w"]] = self.fp.groups[0][1] if self.fp.groups else 0.0
         X[:, _F["n_fields_typed"]] = n_typed
         X[:, _F["s_doc_max"]] = self.doc_max
-        row_max = {}
+        row_max: dict[int, float] = {}
         if rule is not None:
-            from docvlm.evaluate import normalise
-
             X[:, _F["rule_conf"]] = rule[1]
-        for r, c in enumerate(cands):
-            row = X[r]
-            if rule is not None and normalise(spec, c.value) == rule[0]:
-                row[_F["rule_agree"]] = 1
-            line = doc.lines[c.line]
-            if c.start:
-                row[_F["s_prefix"]] = label_similarity(self.fp, line.text[: c.start])
-            row[_F["s_left"]] = self.sim(doc.left[c.line])
+            if norms is None:
+                norms = normalised(spec, cands)
+            X[:, _F["rule_agree"]] = [n == rule[0] for n in norms]
+        # column by column from Python lists: numpy's per-element setitem was most of it
+        cols: dict[str, list[float]] = {k: [] for k in _SIM_COLUMNS}
+        sim, line_sim, lines = self.sim, self._line_sim, doc.lines
+        for c in cands:
+            prefix = self.label_sim(lines[c.line].text[: c.start]) if c.start else 0.0
+            left = sim(doc.left[c.line])
             up = doc.above[c.line]
-            row[_F["s_above"]] = self.sim(up)
-            row[_F["s_above2"]] = self.sim(doc.above[up]) if up >= 0 else 0.0
-            row[_F["s_below"]] = self.sim(doc.below[c.lines[-1]])
-            row[_F["s_self"]] = (
-                self._line_sim[c.line] if c.start == 0 and len(c.lines) == 1
-                else label_similarity(self.fp, c.text)
-            )  # fmt: skip
-            local = max(row[_F["s_prefix"]], row[_F["s_left"]], row[_F["s_above"]])
-            row[_F["s_local_rel"]] = local / (self.doc_max + 1e-3)
+            above = sim(up)
+            cols["s_prefix"].append(prefix)
+            cols["s_left"].append(left)
+            cols["s_above"].append(above)
+            cols["s_above2"].append(sim(doc.above[up]) if up >= 0 else 0.0)
+            cols["s_below"].append(sim(doc.below[c.lines[-1]]))
+            cols["s_self"].append(
+                line_sim[c.line] if c.start == 0 and len(c.lines) == 1 else self.label_sim(c.text)
+            )
+            # float32 like the matrix the model was trained on
+            local = max(np.float32(prefix), np.float32(left), np.float32(above))
+            cols["s_local_rel"].append(local / (self.doc_max + 1e-3))
             if c.line not in row_max:
-                row_max[c.line] = max((self.sim(k) for k in doc.row_members[c.line]), default=0)
-            row[_F["s_row_max"]] = row_max[c.line]
+                row_max[c.line] = max((sim(k) for k in doc.row_members[c.line]), default=0)
+            cols["s_row_max"].append(row_max[c.line])
+        for name, values in cols.items():
+            X[:, _F[name]] = values
         return X
+
+
+_SIM_COLUMNS = ("s_prefix", "s_left", "s_above", "s_above2", "s_below", "s_self",
+                "s_local_rel", "s_row_max")  # fmt: skip
+
+
+def normalised(spec: FieldSpec, cands: list[Candidate]) -> list[str]:
+    """The candidates' values in their comparable form (the same for every field of a
+    candidate pool: it depends on the type only)."""
+    from docvlm.evaluate import normalise
+
+    return [normalise(spec, c.value) for c in cands]

@@ -16,6 +16,7 @@ from docvlm.read.learned.features import (
     DocLines,
     FieldFeatures,
     base_matrix,
+    normalised,
     pool_key,
     typed_candidates,
 )
@@ -65,23 +66,36 @@ def field_choices(
 
     rules = rule_values(doc, schema) if pages is not None else {}
     specs = [s for s in schema.fields if wanted is None or s.path in wanted]
-    pools: dict[tuple, tuple[list, np.ndarray]] = {}
+    pools: dict[tuple, tuple[list, np.ndarray, list[str]]] = {}
     kinds: dict[tuple, int] = {}
     for spec in specs:
         key = pool_key(spec)
         kinds[key[:1]] = kinds.get(key[:1], 0) + 1
         if key not in pools:
             cands = typed_candidates(doc, spec)
-            pools[key] = (cands, base_matrix(doc, cands))
-    choices, matrices = [], {}
+            pools[key] = (cands, base_matrix(doc, cands), normalised(spec, cands))
+    matrices, phrases = {}, {}
     for spec in specs:
         key = pool_key(spec)
-        cands, base = pools[key]
-        fp = field_phrases(spec, _context(schema, spec))
-        X = FieldFeatures(doc, spec, fp).matrix(cands, kinds[key[:1]], base, rules.get(spec.path))
-        probs = scorer.predict(X) if scorer is not None else np.zeros(len(cands))
-        matrices[spec.path] = X
-        choices.append(FieldChoice(spec.path, cands, probs, fp.groups))
+        cands, base, norms = pools[key]
+        fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
+        matrices[spec.path] = FieldFeatures(doc, spec, fp).matrix(
+            cands, kinds[key[:1]], base, rules.get(spec.path), norms
+        )
+    # every field's rows in one run of the model (a run has a fixed cost of its own)
+    stacked = [matrices[spec.path] for spec in specs]
+    probs = (
+        scorer.predict(np.concatenate(stacked))
+        if scorer is not None and stacked
+        else np.zeros(sum(len(X) for X in stacked))
+    )
+    choices, start = [], 0
+    for spec, X in zip(specs, stacked, strict=True):
+        cands = pools[pool_key(spec)][0]
+        choices.append(
+            FieldChoice(spec.path, cands, probs[start : start + len(X)], phrases[spec.path].groups)
+        )
+        start += len(X)
     return choices, matrices
 
 
