@@ -34,7 +34,10 @@ from docvlm.read.learned.vocab import (
 from docvlm.read.rules.context import DocContext
 from docvlm.schema import FieldSpec
 
-KINDS = ("date", "amount", "pattern", "enum", "token", "segment", "after_label", "block2", "block3")
+#: ``rule``: the layout-rule reader's own value for the field, as one more candidate (it can
+#: join, clean or split text in ways no other kind does; the model learns when to trust it)
+KINDS = ("date", "amount", "pattern", "enum", "token", "segment", "after_label", "block2", "block3",
+         "rule")  # fmt: skip
 FEATURES = (
     "f_date", "f_number", "f_integer", "f_string", "f_pattern", "f_enum",
     *(f"k_{k}" for k in KINDS),
@@ -260,6 +263,24 @@ def _shape(text: str) -> tuple[float, float, float, float, float]:
     alpha = sum(map(str.isalpha, text))
     upper = sum(map(str.isupper, text))
     return len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1)
+
+
+def rule_candidate(doc: DocLines, value: Any, raw: str, page: int | None, bbox) -> Candidate | None:
+    """The rule reader's value as a candidate, placed on the line it overlaps most."""
+    best, best_area = -1, 0.0
+    for i, ln in enumerate(doc.lines):
+        if bbox is None or (page is not None and ln.page != page):
+            continue
+        w = min(ln.bbox[2], bbox[2]) - max(ln.bbox[0], bbox[0])
+        h = min(ln.bbox[3], bbox[3]) - max(ln.bbox[1], bbox[1])
+        if w > 0 and h > 0 and w * h > best_area:
+            best, best_area = i, w * h
+    if best < 0:
+        return None  # not on the page's lines (read from elsewhere): nothing to place
+    line = doc.lines[best]
+    box = tuple(float(v) for v in bbox) if bbox is not None else line.bbox
+    return Candidate("rule", value, raw or str(value), best, 0, len(line.text), (best,), box,
+                     line.page)  # fmt: skip
 
 
 def pool_key(spec: FieldSpec) -> tuple:

@@ -18,6 +18,7 @@ from docvlm.read.learned.features import (
     base_matrix,
     normalised,
     pool_key,
+    rule_candidate,
     typed_candidates,
 )
 from docvlm.read.learned.scorer import Scorer
@@ -37,20 +38,17 @@ def _context(schema: SchemaSpec, spec: FieldSpec) -> tuple[str, ...]:
     return tuple(reversed(parts))
 
 
-def rule_values(doc: DocLines, schema: SchemaSpec) -> dict[str, tuple[str, float]]:
-    """What the layout-rule reader finds, per scalar field: (normalised value, confidence).
-    It reads the learned reader's own context (lines, rows, dates) and skips the arrays,
-    which the learned reader reads itself."""
+def rule_values(doc: DocLines, schema: SchemaSpec) -> dict[str, FieldValue]:
+    """What the layout-rule reader finds, per scalar field. It reads the learned reader's
+    own context (lines, rows, dates) and skips the arrays, which the learned reader reads
+    itself."""
     from docvlm.assemble import assemble
-    from docvlm.evaluate import normalise
     from docvlm.read.ocr_reader import OcrReader
 
     values = OcrReader().read_context(doc.ctx, schema, arrays=False).values
     _, chosen = assemble(values, schema)
-    specs = {f.path: f for f in schema.fields}
-    return {
-        v.path: (normalise(specs[v.path], v.value), v.confidence) for v in chosen if v.path in specs
-    }
+    specs = {f.path for f in schema.fields}
+    return {v.path: v for v in chosen if v.path in specs and v.value is not None}
 
 
 def field_choices(
@@ -64,6 +62,8 @@ def field_choices(
     feature matrices, for training. ``pages``: the page content, for the rule features."""
     import numpy as np
 
+    from docvlm.evaluate import normalise
+
     rules = rule_values(doc, schema) if pages is not None else {}
     specs = [s for s in schema.fields if wanted is None or s.path in wanted]
     pools: dict[tuple, tuple[list, np.ndarray, list[str]]] = {}
@@ -74,13 +74,22 @@ def field_choices(
         if key not in pools:
             cands = typed_candidates(doc, spec)
             pools[key] = (cands, base_matrix(doc, cands), normalised(spec, cands))
-    matrices, phrases = {}, {}
+    matrices, phrases, field_cands = {}, {}, {}
     for spec in specs:
         key = pool_key(spec)
         cands, base, norms = pools[key]
+        rule = None
+        fv = rules.get(spec.path)
+        if fv is not None:
+            rule = (normalise(spec, fv.value), fv.confidence)
+            rc = rule_candidate(doc, fv.value, fv.raw or "", fv.page, fv.bbox)
+            if rc is not None:  # the rule's value competes as one more candidate
+                cands, norms = [*cands, rc], [*norms, rule[0]]
+                base = np.concatenate([base, base_matrix(doc, [rc])])
+        field_cands[spec.path] = cands
         fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
         matrices[spec.path] = FieldFeatures(doc, spec, fp).matrix(
-            cands, kinds[key[:1]], base, rules.get(spec.path), norms
+            cands, kinds[key[:1]], base, rule, norms
         )
     # every field's rows in one run of the model (a run has a fixed cost of its own)
     stacked = [matrices[spec.path] for spec in specs]
@@ -91,7 +100,7 @@ def field_choices(
     )
     choices, start = [], 0
     for spec, X in zip(specs, stacked, strict=True):
-        cands = pools[pool_key(spec)][0]
+        cands = field_cands[spec.path]
         choices.append(
             FieldChoice(spec.path, cands, probs[start : start + len(X)], phrases[spec.path].groups)
         )
