@@ -79,6 +79,27 @@ def test_candidates_follow_the_schema_type():
     assert "AB-4711" in {c.value for c in strings}
 
 
+def test_date_order_features_say_which_reading_and_what_the_document_shows():
+    """An ambiguous date gives two candidates flagged with the order each reads in; the
+    document's currency, decimal mark and unambiguous dates are there for the model."""
+    from docvlm.read.learned.features import _F, base_matrix
+
+    spec = _spec("d", "date", format="date")
+    us = DocLines.build(_page([(50, 50, "Date 03/04/2021"), (50, 70, "Total $12.50")]))
+    cands = typed_candidates(us, spec)
+    X = base_matrix(us, cands)
+    reads = {c.value: X[i, _F["reads_month_first"]] for i, c in enumerate(cands)}
+    assert reads == {"2021-03-04": 1.0, "2021-04-03": 0.0}  # month first, then day first
+    assert all(X[:, _F["date_ambiguous"]] == 1) and all(X[:, _F["doc_usd"]] == 1)
+    eu = DocLines.build(_page([(50, 50, "Datum 25.03.2021"), (50, 70, "Netto 10,50"),
+                               (50, 90, "Summe 12,50 EUR")]))  # fmt: skip
+    cands = typed_candidates(eu, spec)
+    X = base_matrix(eu, cands)
+    assert [c.value for c in cands] == ["2021-03-25"] and X[0, _F["date_ambiguous"]] == 0
+    assert X[0, _F["doc_order_evidence"]] == 1 and X[0, _F["doc_decimal_comma"]] == 1
+    assert X[0, _F["doc_usd"]] == 0 and X[0, _F["doc_no_currency"]] == 0
+
+
 def _cand(value, line, start=0, end=5) -> Candidate:
     return Candidate("amount", value, str(value), line, start, end, (line,), (0, 0, 1, 1), 1)
 

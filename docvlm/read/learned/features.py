@@ -48,6 +48,8 @@ FEATURES = (
     "has_decimals", "has_currency", "amount_rank", "amount_is_max", "value_count",
     "date_rank", "line_order", "r_title", "r_table", "r_margin", "field_group_w",
     "block_aligned", "n_fields_typed", "alt_order", "rule_agree", "rule_conf",
+    "date_ambiguous", "reads_month_first", "doc_order_evidence", "doc_usd",
+    "doc_no_currency", "doc_decimal_comma",
 )  # fmt: skip
 _F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -73,6 +75,7 @@ class Candidate:
     bbox: BBox
     page: int
     alt: bool = False  # a date read in the other day/month order than the document's
+    ambiguous: bool = False  # a date that reads as two dates (day/month order unknown)
 
 
 @dataclass
@@ -164,14 +167,17 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
     for i, line in enumerate(doc.lines):
         text = line.text
         if spec.is_date:
-            seen = set()
+            seen: dict[tuple[str, int], Candidate] = {}
             for iso, s, e in find_dates(text, ctx.dayfirst):
                 out.append(_cand(doc, "date", iso, i, s, e))
-                seen.add((iso, s))
+                seen[(iso, s)] = out[-1]
+            at = {s: c for (_, s), c in seen.items()}
             for iso, s, e in find_dates(text, not ctx.dayfirst):
                 if (iso, s) not in seen:  # ambiguous order: both readings, the model decides
                     out.append(_cand(doc, "date", iso, i, s, e))
-                    out[-1].alt = True
+                    out[-1].alt = out[-1].ambiguous = True
+                    if s in at:
+                        at[s].ambiguous = True
         elif spec.is_number:
             for m in _AMOUNT.finditer(text):
                 if text[m.end() : m.end() + 2].strip().startswith("%"):
@@ -309,6 +315,7 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     for c in cands:
         counts[c.value] = counts.get(c.value, 0) + 1
     n_lines = max(len(doc.lines), 1)
+    ctx = doc.ctx
     # column by column from Python lists: numpy's per-element setitem was most of the time
     cols: dict[str, list] = {name: [] for name in _BASE_COLUMNS}
     kind_col = [_F[f"k_{c.kind}"] for c in cands]
@@ -322,6 +329,9 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
             (line.bbox[1] - doc.lines[up].bbox[3]) / doc.median_h if up >= 0 else 0
         )
         cols["alt_order"].append(c.alt)
+        cols["date_ambiguous"].append(c.ambiguous)
+        # which order this reading takes: the document's (ctx.dayfirst) unless it is the alt
+        cols["reads_month_first"].append(c.ambiguous and (ctx.dayfirst == c.alt))
         cols["prefix_sep"].append(bool(c.start and _SEP_END.search(line.text[: c.start])))
         cols["labelness"].append(all_term_similarity(c.text))
         cols["x0"].append(c.bbox[0] / pw)
@@ -355,12 +365,18 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
             aligned = (max(xs) - min(xs)) / doc.median_h < 1.0
         cols["block_aligned"].append(aligned)
     X[np.arange(len(cands)), kind_col] = 1
+    # what the document says of its locale (the date order a reading should follow)
+    X[:, _F["doc_order_evidence"]] = ctx.order_evidence
+    X[:, _F["doc_usd"]] = ctx.currency == "USD"
+    X[:, _F["doc_no_currency"]] = ctx.currency is None
+    X[:, _F["doc_decimal_comma"]] = -1 if ctx.decimal_comma is None else ctx.decimal_comma
     for name, values in cols.items():
         X[:, _F[name]] = values
     return X
 
 
-_BASE_COLUMNS = ("d_left", "d_above", "alt_order", "prefix_sep", "labelness", "x0", "y0", "x1",
+_BASE_COLUMNS = ("d_left", "d_above", "alt_order", "date_ambiguous", "reads_month_first",
+                 "prefix_sep", "labelness", "x0", "y0", "x1",
                  "top_band", "page_index", "last_page", "rel_height", "n_chars", "n_tokens",
                  "digit_ratio", "alpha_ratio", "upper_ratio", "has_decimals", "has_currency",
                  "amount_rank", "amount_is_max", "date_rank", "value_count", "line_order",

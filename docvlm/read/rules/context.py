@@ -39,6 +39,8 @@ class DocContext:
     dayfirst: bool = True
     decimal_comma: bool | None = None
     currency: str | None = None
+    #: +1: an unambiguous day-first date is printed, -1: a month-first one, 0: neither/both
+    order_evidence: int = 0
 
     @classmethod
     def build(cls, pages: list[Page]) -> DocContext:
@@ -63,6 +65,7 @@ class DocContext:
         month_first = re.search(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}", text)
         day_first = re.search(r"(?<!\d)(1[3-9]|2\d|3[01])[/.](0?[1-9]|1[0-2])[/.]\d{2,4}", text)
         ctx.dayfirst = not ((us or month_first) and not day_first)
+        ctx.order_evidence = (1 if day_first else 0) - (1 if month_first else 0)
         return ctx
 
     @property
