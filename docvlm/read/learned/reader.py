@@ -56,15 +56,14 @@ def field_choices(
     schema: SchemaSpec,
     scorer: Scorer | None,
     wanted: list[str] | None = None,
-    pages=None,
 ) -> tuple[list[FieldChoice], dict]:
     """Candidates and (with a scorer) their probabilities for each scalar field; also the
-    feature matrices, for training. ``pages``: the page content, for the rule features."""
+    feature matrices, for training."""
     import numpy as np
 
     from docvlm.evaluate import normalise
 
-    rules = rule_values(doc, schema) if pages is not None else {}
+    rules = rule_values(doc, schema)
     specs = [s for s in schema.fields if wanted is None or s.path in wanted]
     pools: dict[tuple, tuple[list, np.ndarray, list[str]]] = {}
     kinds: dict[tuple, int] = {}
@@ -130,7 +129,7 @@ class LearnedReader(Reader):
         self.ensure_ready()
         lines = DocLines.build(doc.pages)
         result = ReadResult()
-        choices, _ = field_choices(lines, schema, self.scorer, wanted, doc.pages)
+        choices, _ = field_choices(lines, schema, self.scorer, wanted)
         picks = decode(choices)
         calibrate = self.scorer.calibration
         for fc in choices:

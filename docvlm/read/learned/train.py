@@ -69,7 +69,7 @@ def examples(docs: Iterable[LabelledDoc], seed: int = 0):
             continue
         lines = DocLines.build(doc.pages)
         specs = {f.path: f for f in doc.schema.fields}
-        choices, matrices = field_choices(lines, doc.schema, None, list(truth), doc.pages)
+        choices, matrices = field_choices(lines, doc.schema, None, list(truth))
         for fc in choices:
             spec = specs[fc.path]
             y = np.array([normalise(spec, c.value) == truth[fc.path] for c in fc.cands], bool)
@@ -101,7 +101,7 @@ def decoded_confidences(docs: Iterable[LabelledDoc], scorer: Scorer) -> list[tup
             continue
         specs = {f.path: f for f in doc.schema.fields}
         lines = DocLines.build(doc.pages)
-        choices, _ = field_choices(lines, doc.schema, scorer, None, doc.pages)
+        choices, _ = field_choices(lines, doc.schema, scorer, None)
         picks = decode(choices)
         for path, norm in truth.items():
             d = picks.get(path)
