@@ -195,8 +195,9 @@ def _pipeline(inputs: list[str], schema: str, jobs: int, warmup: str) -> dict:
 
             pool = WorkerPool(options, spec, jobs)
             pool.start()
-            # one warm-up page per worker: each takes one while the others are busy
-            for _ in pool.map(discover([warmup] * jobs)):
+            # one warm-up page per worker: each takes one while the others are busy (the
+            # same SourceDoc repeated: discover() would fold repeated paths into one)
+            for _ in pool.map(discover([warmup]) * jobs):
                 pass
             stream = pool.map(docs)
         else:
