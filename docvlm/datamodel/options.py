@@ -65,6 +65,11 @@ class OcrOptions(_Options):
         description="longest side of the image the text detector sees (larger pages are "
         "scaled down; its cost grows with the pixels)",
     )
+    runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="what runs the text detector and recogniser: auto = OpenVINO where it is "
+        "installed and the CPU computes in bfloat16 (1.7x faster there), else ONNX Runtime",
+    )
 
 
 #: Reader kinds and the options each one takes (besides ``kind``).

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from docvlm.datamodel import Word
 from docvlm.engines.ocr.base import OcrEngine
-from docvlm.errors import OcrError
+from docvlm.engines.openvino_rt import resolve_runtime
+from docvlm.errors import ConfigError, OcrError
 from docvlm.settings import onnx_threads
 
 if TYPE_CHECKING:
@@ -45,6 +46,14 @@ class RapidOcrEngine(OcrEngine):
     max_det_aspect: int = 8
     #: a strip's tiles are scaled up at most this much (towards ``min_det_side``)
     max_strip_upscale: float = 2.0
+    #: a page the detector would see as more pixels than this is detected in bands of rows
+    #: (at the page's detector scale), overlapping by ``det_band_overlap`` rows: the
+    #: detector's working memory grows with the pixels it is given at once, and OpenVINO
+    #: keeps it between calls (measured: 185 bytes a pixel, 331 MB for an A4 page at
+    #: 1600 px, 140 MB for a 640-row band), for 1.16x the detector's work on an A4 page
+    max_det_band_pixels: int = 720_000
+    #: ... a line up to this tall (detector pixels; 68 pt at 1600 px on A4) is whole in a band
+    det_band_overlap: int = 128
     #: lines read with a lower confidence are read again from a tighter crop
     retry_below: float = 0.9
     #: the tighter crop keeps this share of the detected box's height
@@ -62,6 +71,14 @@ class RapidOcrEngine(OcrEngine):
     min_rec_ratio: float = 1.0
     #: recognition batch size (lines of similar width are batched together)
     batch_size: int = 8
+    #: ... and a batch's lines together at most this wide (px at the recogniser's height):
+    #: the runtime's buffers grow with the batch's pixels, its speed does not (measured:
+    #: the recogniser's cost per line does not change with the batch size)
+    max_batch_width: int = 2048
+    #: a batch's width is rounded up to a multiple of this: OpenVINO compiles kernels per
+    #: input shape (oneDNN's primitive cache), and fewer shapes compile less (measured on
+    #: 24 real receipts and forms, one thread: 19.3 s at 64 px steps, 24.3 s at 1 px)
+    rec_width_step: int = 64
     #: lines the rotation classifier probes before it is run on every line of a page
     cls_probe: int = 8
 
@@ -69,6 +86,8 @@ class RapidOcrEngine(OcrEngine):
         super().__init__(options)
         #: longest side of the image the text detector sees (larger pages are scaled down)
         self.max_det_side: int = self.options.max_det_side
+        #: onnxruntime or openvino (``ocr.runtime``, resolved for this machine)
+        self.runtime: str = resolve_runtime(self.options.runtime)
         self._engine: Any = None
         self._lock = threading.Lock()
 
@@ -92,11 +111,29 @@ class RapidOcrEngine(OcrEngine):
                 # (short side up to 736, whatever the long side becomes) must not redo it
                 engine.text_det.limit_type = "max"
                 engine.text_det.limit_side_len = 1 << 30
+                if self.runtime == "openvino":
+                    self._to_openvino(engine)
+            except ConfigError:
+                raise
             except Exception as exc:
                 raise OcrError(f"could not load the RapidOCR models ({exc})") from exc
             logging.getLogger("RapidOCR").setLevel(logging.WARNING)
             self._engine = engine
         return self._engine
+
+    def _to_openvino(self, engine: Any) -> None:
+        """The detector and the recogniser run by OpenVINO (the rotation classifier, a few
+        lines a page, stays on ONNX Runtime). RapidOCR still loads them first: it reads the
+        recogniser's character list from the ONNX Runtime session's metadata."""
+        from docvlm.engines.openvino_rt import OpenVinoSession
+
+        for stage in (engine.text_det, engine.text_rec):
+            # RapidOCR's wrapper keeps the ONNX Runtime session, which knows its file
+            path = getattr(getattr(stage.session, "session", None), "_model_path", None)
+            if not path:
+                raise OcrError("cannot find the ONNX file of RapidOCR's models for OpenVINO")
+            stage.session = OpenVinoSession(path, onnx_threads())  # drops the ORT session
+        logger.info("OCR models run by OpenVINO (%s)", engine.text_rec.session.precision)
 
     def recognize(self, image: np.ndarray) -> list[Word]:
         from docvlm.render.blank import is_blank
@@ -162,50 +199,68 @@ class RapidOcrEngine(OcrEngine):
     def _detect(self, engine: Any, image: np.ndarray) -> list[np.ndarray]:
         """Text-line quadrilaterals in the image's own pixels.
 
-        A strip longer than ``max_det_aspect`` × its width is detected in overlapping tiles
-        along its long side, scaled up at most ``max_strip_upscale``: scaled as a page, its
-        short side brought up to ``min_det_side``, a 20000×40 strip would be a 368000×736
-        tensor (23 GB).
+        A page is detected at its scale (see ``_page_scale``), in bands of rows when it
+        would be more than ``max_det_band_pixels`` at once. A strip longer than
+        ``max_det_aspect`` × its width is detected in overlapping tiles along its long side,
+        scaled up at most ``max_strip_upscale``: scaled as a page, its short side brought up
+        to ``min_det_side``, a 20000×40 strip would be a 368000×736 tensor (23 GB).
         """
+        h, w = image.shape[:2]
+        if max(h, w) > self.max_det_aspect * min(h, w):  # a strip
+            scale = min(self.min_det_side / min(h, w), self.max_strip_upscale)
+            axis = 0 if w >= h else 1  # the box coordinate that runs along the strip
+            tile = max(int(self.max_det_side / scale), min(h, w))
+            overlap = tile // 4  # a word or short line cut by one tile is whole in the next
+        else:  # a page: bands of whole rows, so that no line of text is cut along its length
+            scale = self._page_scale(h, w)
+            axis = 1
+            rows = self.max_det_band_pixels // max(1, round(w * scale))
+            rows = max(rows, 3 * self.det_band_overlap)
+            tile, overlap = int(rows / scale), int(self.det_band_overlap / scale)
+            if tile >= h:
+                return self._detect_tile(engine, image, scale)
+        return self._detect_tiles(engine, image, scale, axis, tile, overlap)
+
+    def _page_scale(self, h: int, w: int) -> float:
+        """The detector's scale for a page: its long side down to ``max_det_side``, its
+        short side up to ``min_det_side``."""
+        scale = 1.0
+        if max(h, w) > self.max_det_side:
+            scale = self.max_det_side / max(h, w)
+        if min(h, w) * scale < self.min_det_side:
+            scale = self.min_det_side / min(h, w)
+        return scale
+
+    def _detect_tiles(
+        self, engine: Any, image: np.ndarray, scale: float, axis: int, tile: int, overlap: int
+    ) -> list[np.ndarray]:
+        """Boxes of ``image`` detected in tiles of ``tile`` px overlapping by ``overlap``
+        along box coordinate ``axis`` (0: x, 1: y)."""
         import numpy as np
 
-        h, w = image.shape[:2]
-        long_side, short_side = max(h, w), min(h, w)
-        if long_side <= self.max_det_aspect * short_side:
-            return self._detect_tile(engine, image, None)
-        scale = min(self.min_det_side / short_side, self.max_strip_upscale)
-        axis = 0 if w >= h else 1  # the box coordinate that runs along the strip
-        tile = max(int(self.max_det_side / scale), short_side)
-        overlap = tile // 4  # a word or short line cut by one tile is whole in the next
+        length = image.shape[1 - axis]
         boxes: list[np.ndarray] = []
         start = 0
         while True:
-            end = min(start + tile, long_side)
+            end = min(start + tile, length)
             part = image[:, start:end] if axis == 0 else image[start:end]
             # each tile keeps the boxes centred in its own share, so a line is kept once
             lo = start + overlap / 2 if start > 0 else -math.inf
-            hi = end - overlap / 2 if end < long_side else math.inf
+            hi = end - overlap / 2 if end < length else math.inf
             for box in self._detect_tile(engine, np.ascontiguousarray(part), scale):
                 box[:, axis] += start
                 if lo <= float(box[:, axis].mean()) < hi:
                     boxes.append(box)
-            if end >= long_side:
+            if end >= length:
                 return boxes
             start = end - overlap
 
-    def _detect_tile(self, engine: Any, image: np.ndarray, scale: float | None) -> list[np.ndarray]:
-        """Boxes of a page (``scale`` None: scaled to the detector's sizes) or of a strip's
-        tile at ``scale``."""
+    def _detect_tile(self, engine: Any, image: np.ndarray, scale: float) -> list[np.ndarray]:
+        """Boxes of ``image`` (a page, a band of it or a strip's tile) detected at ``scale``."""
         import cv2
         import numpy as np
 
         h, w = image.shape[:2]
-        if scale is None:
-            scale = 1.0
-            if max(h, w) > self.max_det_side:
-                scale = self.max_det_side / max(h, w)
-            if min(h, w) * scale < self.min_det_side:
-                scale = self.min_det_side / min(h, w)
         # never more than max_det_pixels, whatever the shape (an upscaled small image too)
         scale = min(scale, math.sqrt(self.max_det_pixels / (h * w)))
         dw = max(32, int(round(w * scale / 32) * 32))
@@ -268,6 +323,7 @@ class RapidOcrEngine(OcrEngine):
                 batches
                 and len(batches[-1]) < self.batch_size
                 and ratios[i] <= 1.3 * ratios[batches[-1][0]] + 1
+                and (len(batches[-1]) + 1) * img_h * ratios[i] <= self.max_batch_width
             ):
                 batches[-1].append(i)
             else:
@@ -275,7 +331,8 @@ class RapidOcrEngine(OcrEngine):
         out: list[_Reading] = [_Reading([], 0.0, 1)] * len(crops)
         for idx in batches:
             widest = max([self.min_rec_ratio] + [ratios[i] for i in idx])
-            width = int(img_h * widest)
+            step = self.rec_width_step
+            width = -(-int(img_h * widest) // step) * step
             # padded with zeros after normalisation, as RapidOCR's own resize_norm_img does
             batch = np.zeros((len(idx), 3, img_h, width), dtype=np.float32)
             for k, i in enumerate(idx):
@@ -288,9 +345,7 @@ class RapidOcrEngine(OcrEngine):
             steps = probs.shape[1]
             for k, i in enumerate(idx):
                 # the time steps that cover the crop itself (the rest is padding)
-                used = min(
-                    steps, max(1, math.ceil(img_h * ratios[i] / (int(img_h * widest) / steps)))
-                )
+                used = min(steps, max(1, math.ceil(img_h * ratios[i] / (width / steps))))
                 out[i] = self._decode(probs[k], chars, used)
         return out
 
