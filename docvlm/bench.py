@@ -175,7 +175,9 @@ def _floor_rapidocr(inputs: list[str]) -> dict:
     return {"pages": len(inputs), "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": tree.peak / 2**20}
 
 
-def _pipeline(inputs: list[str], schema: str, jobs: int, warmup: str) -> dict:
+def _pipeline(
+    inputs: list[str], schema: str, jobs: int, warmup: str, options: dict | None = None
+) -> dict:
     """The pipeline over ``inputs``; engines (and workers) are started outside the timing,
     and each process reads the one-page ``warmup`` document first: ONNX Runtime's first
     run of a model costs seconds (allocation, kernel choice) that a long run pays once."""
@@ -185,7 +187,7 @@ def _pipeline(inputs: list[str], schema: str, jobs: int, warmup: str) -> dict:
     from docvlm.sources import discover
 
     spec = load_schema(schema)
-    options = PipelineOptions()
+    options = PipelineOptions.model_validate(options or {})
     docs = discover(inputs)
     totals: dict[str, float] = {}
     pages = 0
@@ -224,7 +226,9 @@ def _scenario(spec: dict) -> dict:
         return _floor_words(spec["inputs"])
     if spec["kind"] == "rapidocr":
         return _floor_rapidocr(spec["inputs"])
-    return _pipeline(spec["inputs"], spec["schema"], spec["jobs"], spec["warmup"])
+    return _pipeline(
+        spec["inputs"], spec["schema"], spec["jobs"], spec["warmup"], spec.get("options")
+    )
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -244,36 +248,44 @@ def _medians(runs: list[dict]) -> dict:
     return out
 
 
-def scenarios(tmp: Path, pages: int, scan_pages: int, jobs: int) -> list[tuple[str, dict]]:
-    """The scenarios of one benchmark run: (name, spec) pairs, floors first in each group."""
+def scenarios(
+    tmp: Path, pages: int, scan_pages: int, jobs: int, options: dict | None = None
+) -> list[tuple[str, dict]]:
+    """The scenarios of one benchmark run: (name, spec) pairs, floors first in each group;
+    a group of 0 pages is left out. ``options``: the pipeline's options (``--config``)."""
     root = Path(__file__).resolve().parent.parent
     schema = str(root / "schemas" / "invoice.schema.json")
-    long_pdf = [str(make_long_pdf(tmp / "long.pdf", pages))]
-    scans = [str(p) for p in make_scans(tmp, scan_pages)]
     warm = tmp / "warmup"
     warm.mkdir(exist_ok=True)
-    warm_pdf = str(make_long_pdf(warm / "warmup.pdf", 1))
-    warm_scan = str(make_scans(warm, 1)[0])
-    groups = [
-        (f"PyMuPDF words ({pages} p)", "words", f"born-digital {pages} p", long_pdf, warm_pdf),
-        (f"RapidOCR alone ({scan_pages} scans)", "rapidocr", f"scanned A4 {SCAN_DPI} dpi",
-         scans, warm_scan),
-    ]  # fmt: skip
+    groups = []
+    if pages:
+        long_pdf = [str(make_long_pdf(tmp / "long.pdf", pages))]
+        warm_pdf = str(make_long_pdf(warm / "warmup.pdf", 1))
+        groups.append((f"PyMuPDF words ({pages} p)", "words", f"born-digital {pages} p",
+                       long_pdf, warm_pdf))  # fmt: skip
+    if scan_pages:
+        scans = [str(p) for p in make_scans(tmp, scan_pages)]
+        warm_scan = str(make_scans(warm, 1)[0])
+        groups.append((f"RapidOCR alone ({scan_pages} scans)", "rapidocr",
+                       f"scanned A4 {SCAN_DPI} dpi", scans, warm_scan))  # fmt: skip
     out: list[tuple[str, dict]] = []
     for floor, kind, name, inputs, warmup in groups:
         out.append((f"floor: {floor}", {"kind": kind, "inputs": inputs}))
         for n in (0, jobs) if jobs else (0,):
             label = f"{name}, {n} workers" if n else f"{name}, 1 process"
             out.append((label, {"kind": "pipeline", "inputs": inputs, "schema": schema,
-                                "jobs": n, "warmup": warmup}))  # fmt: skip
+                                "jobs": n, "warmup": warmup,
+                                "options": options or {}}))  # fmt: skip
     return out
 
 
-def measure(pages: int, scan_pages: int, jobs: int, repeat: int) -> dict[str, dict]:
+def measure(
+    pages: int, scan_pages: int, jobs: int, repeat: int, options: dict | None = None
+) -> dict[str, dict]:
     """Medians of every scenario over ``repeat`` fresh-process runs, by scenario name."""
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, spec in scenarios(Path(tmp), pages, scan_pages, jobs):
+        for name, spec in scenarios(Path(tmp), pages, scan_pages, jobs, options):
             runs = []
             for _ in range(repeat):
                 out = subprocess.run(
@@ -330,7 +342,15 @@ def format_comparison(before: dict[str, dict], after: dict[str, dict]) -> str:
 
 def run_benchmark(args: Any) -> int:
     """``docvlm bench``: prints the medians (and a comparison with ``--baseline``)."""
-    rows = measure(args.pages, args.scan_pages, args.jobs, args.repeat)
+    options = None
+    if getattr(args, "config", None):
+        from docvlm.cli.extract import read_config
+        from docvlm.datamodel import PipelineOptions
+
+        # validated here, so that a bad file fails before minutes of measuring
+        options = PipelineOptions.model_validate(read_config(args.config))
+        options = options.model_dump(mode="json")
+    rows = measure(args.pages, args.scan_pages, args.jobs, args.repeat, options)
     print(format_table(rows))
     print(f"(medians of {args.repeat} runs on {os.cpu_count()} cores; peak RSS: the whole "
           "process tree, the worst run; vs floor: pages/s over the floor's)")  # fmt: skip

@@ -10,23 +10,28 @@ from pathlib import Path
 from docvlm.cli.exitcodes import Exit
 
 
-def options_from_args(args: argparse.Namespace):
-    from docvlm.datamodel import PipelineOptions
-
+def read_config(path: str | None) -> dict:
+    """The sections of a ``--config`` YAML file (every section present, maybe empty)."""
     data: dict = {"render": {}, "detect": {}, "ocr": {}, "reader": {}, "output": {}}
-    if getattr(args, "config", None):
+    if path:
         import yaml
 
         from docvlm.errors import ConfigError
 
         try:
-            loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{args.config}: cannot read options: {exc}") from exc
+            raise ConfigError(f"{path}: cannot read options: {exc}") from exc
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.config}: options must be a mapping of sections")
-        for key, value in loaded.items():
-            data[key] = value
+            raise ConfigError(f"{path}: options must be a mapping of sections")
+        data.update(loaded)
+    return data
+
+
+def options_from_args(args: argparse.Namespace):
+    from docvlm.datamodel import PipelineOptions
+
+    data = read_config(getattr(args, "config", None))
     if args.dpi:
         data["render"]["dpi"] = args.dpi
     if args.render_backend:

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--repeat", type=int, default=3, help="runs per scenario (medians)")
     be.add_argument("--save", default=None, help="write the medians to this JSON file")
     be.add_argument("--baseline", default=None, help="compare with a JSON file from --save")
+    be.add_argument("--config", help="YAML with the pipeline's options (as for extract)")
     be.set_defaults(func=cmd_bench)
 
     register(sub)
