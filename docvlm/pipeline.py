@@ -237,9 +237,14 @@ class Pipeline:
     def process(self, src: SourceDoc, schema: SchemaSpec | None = None) -> DocumentResult:
         """Run every stage on one document. Never raises for a bad document: problems
         become ErrorItems and the status says how far it got."""
-        if src.error:
-            return self.finish(src, PageContent(), schema)
-        return self.finish(src, self.content(src), schema)
+        from docvlm.procs import release_memory
+
+        try:
+            if src.error:
+                return self.finish(src, PageContent(), schema)
+            return self.finish(src, self.content(src), schema)
+        finally:
+            release_memory()
 
     def finish(
         self, src: SourceDoc, content: PageContent, schema: SchemaSpec | None = None

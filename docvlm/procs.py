@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -32,3 +33,25 @@ def die_with_parent(kernel_signal: bool = True) -> None:
     threading.Thread(target=watch, daemon=True).start()
     if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(0)
+
+
+@functools.cache
+def _libc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def release_memory() -> None:
+    """Give the heap's free memory back to the system (glibc's ``malloc_trim``).
+
+    A page's big buffers (the rendered image, the detectors' activations, ONNX Runtime
+    frees them when a run ends) leave glibc with hundreds of MB free but still mapped,
+    counted in the process's RSS until the next page reuses them: measured on an A4 scan,
+    ~100 MB a worker. Called after each document; costs about a millisecond."""
+    trim = _libc_trim()
+    if trim is not None:
+        trim(0)
