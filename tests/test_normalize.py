@@ -139,3 +139,31 @@ def test_fold_and_compact() -> None:
     assert fold("Fällig am:") == "fallig am"
     assert fold("N° de facture") == "n de facture"
     assert compact("KOPI & KAYA House, Pte. Ltd.") == "kopikayahousepteltd"
+
+
+def _context(*texts: str):
+    from docvlm.datamodel import Line, Page, Word
+    from docvlm.read.rules.context import DocContext
+
+    lines = []
+    for i, text in enumerate(texts):
+        box = (10.0, 20.0 * i + 10, 200.0, 20.0 * i + 24)
+        lines.append(Line(text=text, bbox=box, words=[Word(text=text, bbox=box)], page=1))
+    return DocContext.build([Page(number=1, width=300, height=400, dpi=72.0, lines=lines)])
+
+
+@pytest.mark.parametrize(
+    ("texts", "dayfirst"),
+    [
+        (("Benihana", "Seattle, WA 98101", "09/03/2010", "Total 12.95"), False),
+        (("Menchie's", "RANCHO CUCAMONGA, CA 91739-1234", "11/05/2016"), False),
+        (("Benihana", "09/03/2010", "Total 12.95"), True),  # no sign of where it is from
+        (("SHOP SDN BHD", "81100 JOHOR BAHRU", "09/03/2010", "RM 12.95"), True),
+        # an unambiguous day-first date outweighs the address
+        (("Seattle, WA 98101", "25/03/2010", "09/03/2010"), True),
+        # so does a decimal comma (a European receipt that prints a US-looking code)
+        (("Calle Mayor 7", "DE 12345", "09/03/2010", "Total 16,70", "IVA 4,20"), True),
+    ],
+)
+def test_a_us_postal_address_makes_ambiguous_dates_month_first(texts, dayfirst) -> None:
+    assert _context(*texts).dayfirst is dayfirst

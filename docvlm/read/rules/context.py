@@ -10,6 +10,20 @@ from docvlm.datamodel import FieldValue, Line, Page
 from docvlm.lines import group_rows
 from docvlm.normalize import find_currency
 
+#: the 50 US states, DC and the territories, as the postal service abbreviates them
+_US_STATES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI"
+).split()
+#: a US postal address's last line ("Seattle, WA 98101", "CA 91739-1234")
+_US_ADDRESS = re.compile(rf"\b(?:{'|'.join(_US_STATES)})\.?\s+\d{{5}}(?:-\d{{4}})?\b")
+
+
+def us_locale(text: str) -> bool:
+    """Whether the text shows a US postal address: where the document comes from decides how
+    it writes dates (month first) when no date on it is unambiguous, as its currency does."""
+    return _US_ADDRESS.search(text) is not None
+
 
 @dataclass
 class Row:
@@ -61,7 +75,7 @@ class DocContext:
         points = len(re.findall(r"\d\.\d{2}(?!\d)", text))
         if commas or points:
             ctx.decimal_comma = commas > points
-        us = ctx.currency == "USD" and not ctx.decimal_comma
+        us = (ctx.currency == "USD" or us_locale(text)) and not ctx.decimal_comma
         month_first = re.search(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}", text)
         day_first = re.search(r"(?<!\d)(1[3-9]|2\d|3[01])[/.](0?[1-9]|1[0-2])[/.]\d{2,4}", text)
         ctx.dayfirst = not ((us or month_first) and not day_first)
