@@ -133,3 +133,28 @@ def test_bench_with_a_bad_config_fails_before_measuring(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0
     assert "runtime" in proc.stderr and "measured" not in proc.stdout, proc.stderr[-1500:]
+
+
+@pytest.mark.skipif(not openvino_rt.openvino_installed(), reason="openvino not installed")
+def test_an_openvino_worker_reads_a_scan_within_its_smallest_address_space(
+    page: np.ndarray, tmp_path: Path
+) -> None:
+    """The floor of the per-worker address-space limit leaves OpenVINO room: a worker held
+    to it reads a dense scan (held to ONNX Runtime's 2 GB floor, OpenVINO's OCR failed)."""
+    from docvlm.datamodel import DocStatus
+    from docvlm.pipeline import _min_address_space
+    from docvlm.schema import load_schema
+    from docvlm.sources import discover
+    from docvlm.workers import WorkerPool
+
+    ov = PipelineOptions.model_validate({"ocr": {"runtime": "openvino"}})
+    ort = PipelineOptions.model_validate({"ocr": {"runtime": "onnxruntime"}})
+    assert _min_address_space(ov) > _min_address_space(ort) == 2048
+    png = tmp_path / "scan.png"
+    Image.fromarray(page).save(png)
+    spec = load_schema(ROOT / "schemas" / "invoice.schema.json")
+    with WorkerPool(ov, spec, 1, None, _min_address_space(ov)) as pool:
+        (res,) = list(pool.map(discover([str(png)])))
+    # (at 2048 MB: PARTIAL, "OCR failed (Exception from src/inference/...infer_request.cpp")
+    assert res.status == DocStatus.SUCCESS, res.errors
+    assert res.pages == 1 and res.stats.get("ocr_pages") == 1

@@ -173,7 +173,8 @@ class LimitOptions(_Options):
     max_memory_mb: int | None = Field(
         default=None,
         ge=256,
-        description="address-space limit of a worker; None: 3/4 of RAM shared by the workers",
+        description="address-space limit of a worker; None: 3/4 of RAM shared by the workers, "
+        "at least 2048 MB (3072 when OpenVINO runs the OCR: it maps ~1 GB more)",
     )
 
 
