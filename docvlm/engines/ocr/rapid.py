@@ -50,10 +50,14 @@ class RapidOcrEngine(OcrEngine):
     #: (at the page's detector scale), overlapping by ``det_band_overlap`` rows: the
     #: detector's working memory grows with the pixels it is given at once, and OpenVINO
     #: keeps it between calls (measured: 185 bytes a pixel, 331 MB for an A4 page at
-    #: 1600 px, 140 MB for a 640-row band), for 1.16x the detector's work on an A4 page
+    #: 1600 px, ~160 MB for a band); an A4 page is 3 bands, 1.3x the detector's work
     max_det_band_pixels: int = 720_000
-    #: ... a line up to this tall (detector pixels; 68 pt at 1600 px on A4) is whole in a band
-    det_band_overlap: int = 128
+    #: ... a line up to this tall (detector pixels) is whole in a band, and a box is kept
+    #: from the band where it lies at least half of this from an edge: a band changes what
+    #: the detector sees up to ~100 rows from its edges (with 128 rows of overlap a sample
+    #: invoice lost a line item; with 256 it reads as with no bands); bands are at least
+    #: 3x this tall
+    det_band_overlap: int = 256
     #: lines read with a lower confidence are read again from a tighter crop
     retry_below: float = 0.9
     #: the tighter crop keeps this share of the detected box's height
