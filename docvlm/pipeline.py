@@ -27,6 +27,7 @@ from docvlm.datamodel import (
 from docvlm.einvoice.syntax import XML_MIME
 from docvlm.errors import ConfigError, DocvlmError
 from docvlm.lines import assign_regions, build_lines
+from docvlm.procs import release_memory
 from docvlm.read import DocumentContent, Reader, get_reader
 from docvlm.read.einvoice_reader import EInvoiceReader
 from docvlm.render import get_renderer
@@ -237,8 +238,6 @@ class Pipeline:
     def process(self, src: SourceDoc, schema: SchemaSpec | None = None) -> DocumentResult:
         """Run every stage on one document. Never raises for a bad document: problems
         become ErrorItems and the status says how far it got."""
-        from docvlm.procs import release_memory
-
         try:
             if src.error:
                 return self.finish(src, PageContent(), schema)

@@ -21,8 +21,9 @@ import functools
 import importlib.util
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from docvlm.datamodel import OcrOptions
 from docvlm.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUNTIMES = ("auto", "onnxruntime", "openvino")
+#: the values of ``ocr.runtime``, from its option type
+RUNTIMES: tuple[str, ...] = get_args(OcrOptions.model_fields["runtime"].annotation)
 
 
 @functools.cache
