@@ -168,7 +168,7 @@ def evaluate_set(
     scores: dict[str, list[float]] = {}
     conf_pairs: list[tuple[float, bool]] = []
     pair_counts = {"matched": 0, "predicted": 0, "truth": 0}
-    n_docs, started = 0, time.perf_counter()
+    n_docs, n_pages, started = 0, 0, time.perf_counter()
     if name == "funsd":
         arr = schema.arrays[0]
         k_spec = next(f for f in arr.items if f.name == "key")
@@ -184,6 +184,7 @@ def evaluate_set(
         if part != "all" and part_of(doc.name) != part:
             continue
         n_docs += 1
+        n_pages += len(pages)
         record, confidences = run_reader(reader, schema, doc, pages)
         if name == "funsd":
             matched, _ = score_pairs(norm(record.get(arr.path)), norm(label["pairs"]))
@@ -209,7 +210,7 @@ def evaluate_set(
         prec, rec = (m / p if p else 0.0), (m / t if t else 0.0)
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         rows = {"pairs.f1": (t, f1), "pairs.precision": (p, prec), "pairs.recall": (t, rec)}
-    return rows, conf_pairs, n_docs, elapsed
+    return rows, conf_pairs, (n_docs, n_pages), elapsed
 
 
 def calibration_table(pairs: list[tuple[float, bool]], bins=(0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 1.01)):
@@ -251,11 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {}
     all_conf: list[tuple[float, bool]] = []
     for name in args.sets:
-        rows, conf, n, elapsed = evaluate_set(name, args.reader, args.cache, args.part, args.model)
+        rows, conf, (n, pages), elapsed = evaluate_set(
+            name, args.reader, args.cache, args.part, args.model
+        )
         all_conf.extend(conf)
-        report[name] = {"docs": n, "read_s": elapsed, "fields": rows}
+        report[name] = {"docs": n, "pages": pages, "read_s": elapsed, "fields": rows}
         cells = "  ".join(f"{k} {acc:.3f} (n={cnt})" for k, (cnt, acc) in rows.items())
-        print(f"{name:12} [{args.reader}, {args.part}, {n} docs, {elapsed:.1f} s]  {cells}")
+        rate = pages / elapsed if elapsed else 0.0
+        print(
+            f"{name:12} [{args.reader}, {args.part}, {n} docs, {pages} pages, {elapsed:.1f} s, "
+            f"{rate:.0f} pages/s]  {cells}"
+        )
     table = calibration_table(all_conf)
     if table:
         print("calibration (all sets): confidence bin, n, mean confidence, accuracy")

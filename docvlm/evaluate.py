@@ -25,6 +25,10 @@ def anls(pred: str, truth: str, threshold: float = 0.5) -> float:
 def _missing(v: Any) -> bool:
     if v is None:
         return True
+    if isinstance(v, (str, int)):  # the common cases, without pandas' per-call cost
+        return False
+    if isinstance(v, float):
+        return v != v  # NaN
     try:
         import pandas as pd
 

@@ -223,20 +223,30 @@ def is_amount_text(text: str) -> bool:
     )
 
 
+_NOT_WORD = re.compile(r"[^\w%]+")
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """Lower-case, accents removed, punctuation to spaces, whitespace collapsed.
 
     Cached: the readers fold the same line texts and label phrases once per field."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub(r"[^\w%]+", " ", text.lower())
+    if not text.isascii():  # ASCII has no compatibility forms or accents to take off
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = _NOT_WORD.sub(" ", text.lower())
     return " ".join(text.split())
 
 
 def compact(text: str) -> str:
     """Text for exact comparison: case, whitespace and punctuation removed."""
-    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", str(text)).lower())
+    text = str(text)
+    if not text.isascii():  # NFKC leaves ASCII as it is
+        text = unicodedata.normalize("NFKC", text)
+    return _NOT_ALNUM.sub("", text.lower())
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def levenshtein(a: str, b: str) -> int:

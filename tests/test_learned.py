@@ -251,3 +251,63 @@ def test_schema_from_a_user_is_read_without_training():
     assert values["when"].value == "2024-03-12"
     assert values["amount"].value == 99.0
     assert all(0 <= v.confidence <= 1 and v.reader == "learned" for v in values.values())
+
+
+def test_phrase_index_batches_score_like_the_pairwise_measure():
+    """The batched index gives exactly the weighted best of ``similarity`` per text."""
+    from docvlm.read.fieldmatch import similarity
+    from docvlm.read.learned.vocab import PhraseIndex
+
+    phrases = (("invoice number", 1.0), ("Rechnungsnummer", 0.8), ("N° de facture", 0.7),
+               ("total amount due", 1.0), ("date", 0.5))  # fmt: skip
+    texts = ["Invoice No", "Rechnungs-Nr.", "Facture n°", "Amount due", "Datum", "", "1234",
+             "the of and", "Total", "INVOICE NUMBER", "Liefer- und Leistungsdatum"]  # fmt: skip
+    index = PhraseIndex(phrases)
+    got = index.best_many(texts)
+    want = [max((w * similarity(t, p) for p, w in phrases), default=0.0) for t in texts]
+    assert got == pytest.approx(want, abs=1e-12)
+    assert got[0] > 0.5 and got[5] == 0.0 and got[7] == 0.0  # no content words: 0
+    assert [index.best(t) for t in texts] == got  # one by one, from the cache, the same
+
+
+def test_first_trees_model_matches_lightgbm_cut_at_those_rounds(tmp_path):
+    """The rough model is the same ensemble cut after n rounds (what LightGBM itself
+    predicts with ``num_iteration=n``)."""
+    import lightgbm as lgb
+    import onnx
+    import onnxruntime as ort
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    from docvlm.read.learned.train import first_trees
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 6)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 2] > 0).astype(int)
+    clf = lgb.LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, n_jobs=1).fit(X, y)
+    onx = convert_lightgbm(clf, initial_types=[("x", FloatTensorType([None, 6]))], zipmap=False)
+    cut = first_trees(onx, 5)
+    onnx.checker.check_model(cut)
+    sess = ort.InferenceSession(cut.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(["probabilities"], {"x": X})[0][:, 1]
+    want = clf.predict_proba(X, num_iteration=5)[:, 1]
+    assert np.allclose(got, want, atol=1e-5)
+    assert not np.allclose(got, clf.predict_proba(X)[:, 1], atol=1e-3)  # it is a cut
+
+
+def test_rough_pass_keeps_each_fields_best_candidates():
+    """predict_top: a field with more candidates than `keep` keeps its best by the rough
+    model, and those get the whole model's probabilities."""
+    scorer = Scorer()
+    assert scorer.rough is not None
+    rng = np.random.default_rng(1)
+    X = rng.uniform(0, 1, size=(scorer.keep * 3, len(FEATURES))).astype(np.float32)
+    small = X[:10]
+    (k_big, p_big), (k_small, p_small) = scorer.predict_top([X, small])
+    assert len(k_big) == scorer.keep and np.all(np.diff(k_big) > 0)
+    assert np.array_equal(k_small, np.arange(10))
+    assert np.allclose(p_big, scorer.predict(X[k_big])) and np.allclose(
+        p_small, scorer.predict(small)
+    )
+    rough = scorer.rough.run(["probabilities"], {scorer.rough.get_inputs()[0].name: X})[0][:, 1]
+    assert rough[k_big].min() >= np.delete(rough, k_big).max()

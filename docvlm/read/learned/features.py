@@ -14,6 +14,7 @@ so a model trained on some documents and schemas scores others.
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from docvlm.normalize import find_currency, find_dates, fold, parse_amount
 from docvlm.read.learned.vocab import (
     FieldPhrases,
     _clean,
-    all_term_similarity,
+    all_term_similarity_many,
     field_phrases,
     phrase_index,
 )
@@ -91,6 +92,27 @@ class DocLines:
     row_members: list[list[int]] = field(default_factory=list)
     median_h: float = 10.0
     n_pages: int = 1
+    _neighbours: Neighbours | None = None
+    _spans: dict[int, list | None] = field(default_factory=dict)
+    _line_arrays: LineArrays | None = None
+
+    def line_arrays(self) -> LineArrays:
+        """Line boxes, regions and page sizes as arrays (built once)."""
+        if self._line_arrays is None:
+            self._line_arrays = _build_line_arrays(self)
+        return self._line_arrays
+
+    def word_spans(self, i: int) -> list[tuple[int, int, BBox]] | None:
+        """:func:`_word_spans` of line ``i`` (found once)."""
+        if i not in self._spans:
+            self._spans[i] = _word_spans(self.lines[i])
+        return self._spans[i]
+
+    def neighbours(self) -> Neighbours:
+        """The neighbour lists as arrays (built once)."""
+        if self._neighbours is None:
+            self._neighbours = _build_neighbours(self)
+        return self._neighbours
 
     @classmethod
     def build(cls, pages: list[Page]) -> DocLines:
@@ -117,14 +139,22 @@ class DocLines:
                 if j > 0:
                     doc.left[i] = members[j - 1]
             by_page.setdefault(row.page, []).extend(members)
+        h = doc.median_h
         for members in by_page.values():
+            # the line above i ends between 4 line heights above i's top and 0.3 below it:
+            # look only there (lines sorted by their bottom), in the members' own order
+            order = sorted(members, key=lambda k: lines[k].bbox[3])
+            bottoms = [lines[k].bbox[3] for k in order]
+            rank = {k: r for r, k in enumerate(members)}
             for i in members:
                 b = lines[i].bbox
-                best, best_gap = -1, 4.0 * doc.median_h
-                for k in members:
+                lo = bisect.bisect_left(bottoms, b[1] - 4.0 * h)
+                hi = bisect.bisect_right(bottoms, b[1] + 0.3 * h)
+                best, best_gap = -1, 4.0 * h
+                for k in sorted(order[lo:hi], key=rank.__getitem__):
                     o = lines[k].bbox
                     gap = b[1] - o[3]
-                    if k == i or gap < -0.3 * doc.median_h or gap > best_gap:
+                    if k == i or gap < -0.3 * h or gap > best_gap:
                         continue
                     if min(b[2], o[2]) - max(b[0], o[0]) <= 0:
                         continue
@@ -136,28 +166,62 @@ class DocLines:
         return doc
 
 
+@dataclass
+class Neighbours:
+    """:class:`DocLines`' neighbour lists as index arrays, each with one extra slot at the
+    end so that index -1 ('none') reads the extra slot."""
+
+    left: np.ndarray
+    above: np.ndarray
+    below: np.ndarray
+    row_of: np.ndarray  # each line's row (rows numbered 0..n_rows-1; n_rows: in none)
+    n_rows: int
+
+
+def _build_neighbours(doc: DocLines) -> Neighbours:
+    def ext(values: list[int]) -> np.ndarray:
+        return np.asarray([*values, -1], dtype=np.int64)
+
+    row_of, rows = [-1] * len(doc.lines), {}
+    for i, members in enumerate(doc.row_members):
+        if members:
+            row_of[i] = rows.setdefault(id(members), len(rows))
+    n_rows = len(rows)
+    return Neighbours(
+        ext(doc.left), ext(doc.above), ext(doc.below),
+        np.asarray([r if r >= 0 else n_rows for r in row_of], dtype=np.int64), n_rows,
+    )  # fmt: skip
+
+
 def _norm_text(text: str) -> str:
     return text.strip().strip(":;,|").strip()
 
 
-def _span_box(line: Line, start: int, end: int) -> BBox:
-    """The box of the words of ``line`` that hold characters ``start..end``."""
-    pos, boxes = 0, []
+def _span_box(doc: DocLines, i: int, start: int, end: int) -> BBox:
+    """The box of the words of line ``i`` that hold characters ``start..end``."""
+    spans = doc.word_spans(i)
+    if spans is None:
+        return doc.lines[i].bbox
+    boxes = [box for w_start, w_end, box in spans if w_end > start and w_start < end]
+    return union_box(boxes) if boxes else doc.lines[i].bbox
+
+
+def _word_spans(line: Line) -> list[tuple[int, int, BBox]] | None:
+    """Where each word of ``line`` sits in its text (None: a word not found in it)."""
+    pos, spans = 0, []
     for w in line.words:
         w_start = line.text.find(w.text, pos)
         if w_start < 0:
-            return line.bbox
-        w_end = w_start + len(w.text)
-        pos = w_end
-        if w_end > start and w_start < end:
-            boxes.append(w.bbox)
-    return union_box(boxes) if boxes else line.bbox
+            return None
+        pos = w_start + len(w.text)
+        spans.append((w_start, pos, w.bbox))
+    return spans
 
 
 def _cand(doc: DocLines, kind: str, value, i: int, s: int, e: int) -> Candidate:
     line = doc.lines[i]
     text = line.text[s:e]
-    return Candidate(kind, value, text, i, s, e, (i,), _span_box(line, s, e), line.page)
+    return Candidate(kind, value, text, i, s, e, (i,), _span_box(doc, i, s, e), line.page)
 
 
 def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
@@ -307,6 +371,7 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     X = np.zeros((len(cands), len(FEATURES)), dtype=np.float32)
     if not cands:
         return X
+    n = len(cands)
     amounts = sorted({c.value for c in cands if c.kind == "amount"}, reverse=True)
     amount_rank = {v: r for r, v in enumerate(amounts)}
     dates = sorted({c.value for c in cands if c.kind == "date"})
@@ -314,57 +379,49 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     counts: dict[Any, int] = {}
     for c in cands:
         counts[c.value] = counts.get(c.value, 0) + 1
-    n_lines = max(len(doc.lines), 1)
-    ctx = doc.ctx
-    # column by column from Python lists: numpy's per-element setitem was most of the time
-    cols: dict[str, list] = {name: [] for name in _BASE_COLUMNS}
-    kind_col = [_F[f"k_{c.kind}"] for c in cands]
-    for c in cands:
-        line = doc.lines[c.line]
-        pw, ph = doc.page_size.get(c.page, (1.0, 1.0))
-        left = doc.left[c.line]
-        cols["d_left"].append((line.bbox[0] - doc.lines[left].bbox[2]) / pw if left >= 0 else 0)
-        up = doc.above[c.line]
-        cols["d_above"].append(
-            (line.bbox[1] - doc.lines[up].bbox[3]) / doc.median_h if up >= 0 else 0
-        )
-        cols["alt_order"].append(c.alt)
-        cols["date_ambiguous"].append(c.ambiguous)
-        # which order this reading takes: the document's (ctx.dayfirst) unless it is the alt
-        cols["reads_month_first"].append(c.ambiguous and (ctx.dayfirst == c.alt))
-        cols["prefix_sep"].append(bool(c.start and _SEP_END.search(line.text[: c.start])))
-        cols["labelness"].append(all_term_similarity(c.text))
-        cols["x0"].append(c.bbox[0] / pw)
-        cols["y0"].append(c.bbox[1] / ph)
-        cols["x1"].append(c.bbox[2] / pw)
-        cols["top_band"].append(c.bbox[1] / ph < 0.15)
-        cols["page_index"].append(c.page - 1)
-        cols["last_page"].append(c.page == doc.n_pages)
-        cols["rel_height"].append((line.bbox[3] - line.bbox[1]) / doc.median_h)
-        n, t, d, a, u = _shape(c.text)
-        cols["n_chars"].append(n)
-        cols["n_tokens"].append(t)
-        cols["digit_ratio"].append(d)
-        cols["alpha_ratio"].append(a)
-        cols["upper_ratio"].append(u)
-        cols["has_decimals"].append(bool(_DECIMALS.search(c.text)))
-        cols["has_currency"].append(bool(_CURRENCY.search(c.text)))
-        rank = amount_rank[c.value] if c.kind == "amount" else -1
-        cols["amount_rank"].append(rank)
-        cols["amount_is_max"].append(rank == 0)
-        cols["date_rank"].append(date_rank.get(c.value, -1))
-        cols["value_count"].append(counts[c.value])
-        cols["line_order"].append(c.line / n_lines)
-        region = line.region_class or ""
-        cols["r_title"].append(region in ("title", "header"))
-        cols["r_table"].append(region == "table")
-        cols["r_margin"].append(region in ("footer", "header", "reference"))
-        aligned = False
-        if c.kind.startswith("block"):
-            xs = [doc.lines[k].bbox[0] for k in c.lines]
-            aligned = (max(xs) - min(xs)) / doc.median_h < 1.0
-        cols["block_aligned"].append(aligned)
-    X[np.arange(len(cands)), kind_col] = 1
+    ctx, lines, h = doc.ctx, doc.lines, doc.median_h
+    la = doc.line_arrays()
+    nb = doc.neighbours()
+    L = np.fromiter((c.line for c in cands), dtype=np.int64, count=n)
+    box = np.asarray([c.bbox for c in cands], dtype=np.float64).reshape(n, 4)
+    page = np.fromiter((c.page for c in cands), dtype=np.int64, count=n)
+    pw, ph = la.page_w[page], la.page_h[page]
+    lb = la.box  # one extra row of zeros at the end, read by index -1 ('no line')
+    left, up = nb.left[L], nb.above[L]
+    cols: dict[str, Any] = {}
+    cols["d_left"] = np.where(left >= 0, (lb[L, 0] - lb[left, 2]) / pw, 0.0)
+    cols["d_above"] = np.where(up >= 0, (lb[L, 1] - lb[up, 3]) / h, 0.0)
+    alt = np.fromiter((c.alt for c in cands), dtype=bool, count=n)
+    ambiguous = np.fromiter((c.ambiguous for c in cands), dtype=bool, count=n)
+    cols["alt_order"], cols["date_ambiguous"] = alt, ambiguous
+    # which order this reading takes: the document's (ctx.dayfirst) unless it is the alt
+    cols["reads_month_first"] = ambiguous & (alt == bool(ctx.dayfirst))
+    cols["prefix_sep"] = [
+        bool(c.start and _SEP_END.search(lines[c.line].text[: c.start])) for c in cands
+    ]
+    cols["x0"], cols["y0"], cols["x1"] = box[:, 0] / pw, box[:, 1] / ph, box[:, 2] / pw
+    cols["top_band"] = box[:, 1] / ph < 0.15
+    cols["page_index"] = page - 1
+    cols["last_page"] = page == doc.n_pages
+    cols["rel_height"] = (lb[L, 3] - lb[L, 1]) / h
+    shapes = np.asarray([_text_features(c.text) for c in cands], dtype=np.float64).reshape(n, 7)
+    for j, name in enumerate(("n_chars", "n_tokens", "digit_ratio", "alpha_ratio",
+                              "upper_ratio", "has_decimals", "has_currency")):  # fmt: skip
+        cols[name] = shapes[:, j]
+    rank = np.asarray([amount_rank[c.value] if c.kind == "amount" else -1 for c in cands])
+    cols["amount_rank"], cols["amount_is_max"] = rank, rank == 0
+    cols["date_rank"] = [date_rank.get(c.value, -1) for c in cands]
+    cols["value_count"] = [counts[c.value] for c in cands]
+    cols["line_order"] = L / max(len(lines), 1)
+    cols["r_title"], cols["r_table"] = la.r_title[L], la.r_table[L]
+    cols["r_margin"] = la.r_margin[L]
+    cols["block_aligned"] = [
+        c.kind.startswith("block")
+        and (max(lb[k, 0] for k in c.lines) - min(lb[k, 0] for k in c.lines)) / h < 1.0
+        for c in cands
+    ]
+    cols["labelness"] = all_term_similarity_many([c.text for c in cands])
+    X[np.arange(n), [_F[f"k_{c.kind}"] for c in cands]] = 1
     # what the document says of its locale (the date order a reading should follow)
     X[:, _F["doc_order_evidence"]] = ctx.order_evidence
     X[:, _F["doc_usd"]] = ctx.currency == "USD"
@@ -373,6 +430,42 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     for name, values in cols.items():
         X[:, _F[name]] = values
     return X
+
+
+def _text_features(text: str) -> tuple[float, ...]:
+    """:func:`_shape` of a text, then whether it ends in decimals and shows a currency."""
+    return (*_shape(text), bool(_DECIMALS.search(text)), bool(_CURRENCY.search(text)))
+
+
+@dataclass
+class LineArrays:
+    """Per-line values base_matrix reads, as arrays (one extra zero row for index -1)."""
+
+    box: np.ndarray
+    r_title: np.ndarray
+    r_table: np.ndarray
+    r_margin: np.ndarray
+    page_w: np.ndarray  # by page number (pages not in the document: 1.0)
+    page_h: np.ndarray
+
+
+def _build_line_arrays(doc: DocLines) -> LineArrays:
+    regions = [ln.region_class or "" for ln in doc.lines]
+    box = np.zeros((len(doc.lines) + 1, 4), dtype=np.float64)
+    if doc.lines:
+        box[:-1] = [ln.bbox for ln in doc.lines]
+    top = max([*doc.page_size, *(ln.page for ln in doc.lines), 0]) + 1
+    page_w, page_h = np.ones(top), np.ones(top)
+    for number, (w, h) in doc.page_size.items():
+        page_w[number], page_h[number] = w, h
+    return LineArrays(
+        box,
+        np.asarray([r in ("title", "header") for r in regions], dtype=bool),
+        np.asarray([r == "table" for r in regions], dtype=bool),
+        np.asarray([r in ("footer", "header", "reference") for r in regions], dtype=bool),
+        page_w,
+        page_h,
+    )
 
 
 _BASE_COLUMNS = ("d_left", "d_above", "alt_order", "date_ambiguous", "reads_month_first",
@@ -385,6 +478,67 @@ _DECIMALS = re.compile(r"[.,]\d{2}\)?\s*\D*$")
 _CURRENCY = re.compile(r"[$€£¥]|\b[A-Z]{3}\b")
 
 
+@dataclass
+class CandArrays:
+    """What the label-similarity columns need of a list of candidates, as arrays (computed
+    once per candidate pool; every field of the pool reuses them)."""
+
+    line: np.ndarray  # index of the first line
+    last: np.ndarray  # index of the last line
+    whole: np.ndarray  # a whole single line (its label similarity is the line's)
+    prefix: _Texts  # the text before the span
+    own: _Texts  # the text of a part-line span (none for whole lines)
+
+    @classmethod
+    def of(cls, doc: DocLines, cands: list[Candidate]) -> CandArrays:
+        lines = doc.lines
+        whole = [c.start == 0 and len(c.lines) == 1 for c in cands]
+        return cls(
+            line=np.fromiter((c.line for c in cands), dtype=np.int64, count=len(cands)),
+            last=np.fromiter((c.lines[-1] for c in cands), dtype=np.int64, count=len(cands)),
+            whole=np.asarray(whole, dtype=bool),
+            prefix=_Texts.of([lines[c.line].text[: c.start] if c.start else "" for c in cands]),
+            own=_Texts.of([c.text if not w else "" for c, w in zip(cands, whole, strict=True)]),
+        )
+
+    def __add__(self, other: CandArrays) -> CandArrays:
+        return CandArrays(
+            np.concatenate([self.line, other.line]),
+            np.concatenate([self.last, other.last]),
+            np.concatenate([self.whole, other.whole]),
+            self.prefix + other.prefix,
+            self.own + other.own,
+        )
+
+
+@dataclass
+class _Texts:
+    """One text per candidate as label similarity reads them: the distinct cleaned texts
+    and, per candidate, its text's index among them (-1: none, or too long for a label)."""
+
+    distinct: list[str]
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Texts:
+        seen: dict[str, int] = {}
+        index = []
+        for t in texts:
+            t = _label_text(t) if t else ""
+            index.append(seen.setdefault(t, len(seen)) if t else -1)
+        return cls(list(seen), np.asarray(index, dtype=np.int64))
+
+    def __add__(self, other: _Texts) -> _Texts:
+        shift = np.where(other.index >= 0, other.index + len(self.distinct), -1)
+        return _Texts(self.distinct + other.distinct, np.concatenate([self.index, shift]))
+
+
+def _label_text(text: str) -> str:
+    """A text as label similarity reads it ('' for one too long to be a label)."""
+    text = _clean(text)
+    return text if len(text) <= 80 else ""
+
+
 class FieldFeatures:
     """Feature rows for one field's candidates in one document."""
 
@@ -393,15 +547,25 @@ class FieldFeatures:
         self.spec = spec
         self.fp = phrases or field_phrases(spec)
         self._index = phrase_index(self.fp.phrases)  # looked up once, not per text
-        self._line_sim = [self.label_sim(ln.text) for ln in doc.lines]
+        self._line_sim = self.label_sims([ln.text for ln in doc.lines])
         self.doc_max = max(self._line_sim, default=0.0)
 
     def label_sim(self, text: str) -> float:
         """``label_similarity(self.fp, text)``."""
-        text = _clean(text)
-        if not text or len(text) > 80:
-            return 0.0
-        return self._index.best(text)
+        return self.label_sims([text])[0]
+
+    def label_sims(self, texts: list[str]) -> list[float]:
+        """:meth:`label_sim` of each text, in one pass."""
+        return self._scores([_label_text(t) for t in texts])
+
+    def _scores(self, cleaned: list[str]) -> list[float]:
+        keep = [t for t in cleaned if t]
+        it = iter(self._index.best_many(keep))
+        return [next(it) if t else 0.0 for t in cleaned]
+
+    def _text_scores(self, texts: _Texts) -> np.ndarray:
+        scores = np.append(np.asarray(self._index.best_many(texts.distinct), np.float64), 0.0)
+        return scores[texts.index]
 
     def sim(self, i: int) -> float:
         return self._line_sim[i] if i >= 0 else 0.0
@@ -413,10 +577,12 @@ class FieldFeatures:
         base: np.ndarray | None = None,
         rule: tuple[str, float] | None = None,
         norms: list[str] | None = None,
+        arrays: CandArrays | None = None,
     ) -> np.ndarray:
         """Feature rows; ``rule``: the rule reader's (normalised value, confidence) for
         the field, when it found one (the model learns how far to trust it); ``norms``:
-        the candidates' normalised values, when already known (:func:`normalised`)."""
+        the candidates' normalised values, when already known (:func:`normalised`);
+        ``arrays``: :meth:`CandArrays.of` the candidates, when already known."""
         doc, spec = self.doc, self.spec
         X = (base if base is not None else base_matrix(doc, cands)).copy()
         if not cands:
@@ -430,36 +596,32 @@ class FieldFeatures:
         X[:, _F["field_group_w"]] = self.fp.groups[0][1] if self.fp.groups else 0.0
         X[:, _F["n_fields_typed"]] = n_typed
         X[:, _F["s_doc_max"]] = self.doc_max
-        row_max: dict[int, float] = {}
         if rule is not None:
             X[:, _F["rule_conf"]] = rule[1]
             if norms is None:
                 norms = normalised(spec, cands)
             X[:, _F["rule_agree"]] = [n == rule[0] for n in norms]
-        # column by column from Python lists: numpy's per-element setitem was most of it
-        cols: dict[str, list[float]] = {k: [] for k in _SIM_COLUMNS}
-        sim, line_sim, lines = self.sim, self._line_sim, doc.lines
-        for c in cands:
-            prefix = self.label_sim(lines[c.line].text[: c.start]) if c.start else 0.0
-            left = sim(doc.left[c.line])
-            up = doc.above[c.line]
-            above = sim(up)
-            cols["s_prefix"].append(prefix)
-            cols["s_left"].append(left)
-            cols["s_above"].append(above)
-            cols["s_above2"].append(sim(doc.above[up]) if up >= 0 else 0.0)
-            cols["s_below"].append(sim(doc.below[c.lines[-1]]))
-            cols["s_self"].append(
-                line_sim[c.line] if c.start == 0 and len(c.lines) == 1 else self.label_sim(c.text)
-            )
-            # float32 like the matrix the model was trained on
-            local = max(np.float32(prefix), np.float32(left), np.float32(above))
-            cols["s_local_rel"].append(local / (self.doc_max + 1e-3))
-            if c.line not in row_max:
-                row_max[c.line] = max((sim(k) for k in doc.row_members[c.line]), default=0)
-            cols["s_row_max"].append(row_max[c.line])
-        for name, values in cols.items():
-            X[:, _F[name]] = values
+        a = arrays if arrays is not None else CandArrays.of(doc, cands)
+        nb = doc.neighbours()
+        # each line's similarity, with a 0 at index -1 for 'no such neighbour'
+        sim = np.append(np.asarray(self._line_sim, dtype=np.float64), 0.0)
+        up = nb.above[a.line]
+        prefix = self._text_scores(a.prefix)
+        left, above = sim[nb.left[a.line]], sim[up]
+        X[:, _F["s_prefix"]] = prefix
+        X[:, _F["s_left"]] = left
+        X[:, _F["s_above"]] = above
+        X[:, _F["s_above2"]] = sim[nb.above[up]]  # above[-1] is -1: no line, 0
+        X[:, _F["s_below"]] = sim[nb.below[a.last]]
+        X[:, _F["s_self"]] = np.where(a.whole, sim[a.line], self._text_scores(a.own))
+        # float32 like the matrix the model was trained on
+        local = np.maximum(np.maximum(prefix.astype(np.float32), left.astype(np.float32)),
+                           above.astype(np.float32))  # fmt: skip
+        X[:, _F["s_local_rel"]] = local / np.float32(self.doc_max + 1e-3)
+        row_max = np.zeros(nb.n_rows + 1, dtype=np.float64)
+        np.maximum.at(row_max, nb.row_of, sim[:-1])
+        row_max[nb.n_rows] = 0.0  # lines in no row
+        X[:, _F["s_row_max"]] = row_max[nb.row_of[a.line]]
         return X
 
 

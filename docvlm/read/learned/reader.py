@@ -13,6 +13,7 @@ from docvlm.datamodel import FieldValue, ReaderOptions
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.learned.decode import Decoded, FieldChoice, decode
 from docvlm.read.learned.features import (
+    CandArrays,
     DocLines,
     FieldFeatures,
     base_matrix,
@@ -65,18 +66,19 @@ def field_choices(
 
     rules = rule_values(doc, schema)
     specs = [s for s in schema.fields if wanted is None or s.path in wanted]
-    pools: dict[tuple, tuple[list, np.ndarray, list[str]]] = {}
+    pools: dict[tuple, tuple[list, np.ndarray, list[str], CandArrays]] = {}
     kinds: dict[tuple, int] = {}
     for spec in specs:
         key = pool_key(spec)
         kinds[key[:1]] = kinds.get(key[:1], 0) + 1
         if key not in pools:
             cands = typed_candidates(doc, spec)
-            pools[key] = (cands, base_matrix(doc, cands), normalised(spec, cands))
+            arrays = CandArrays.of(doc, cands)
+            pools[key] = (cands, base_matrix(doc, cands), normalised(spec, cands), arrays)
     matrices, phrases, field_cands = {}, {}, {}
     for spec in specs:
         key = pool_key(spec)
-        cands, base, norms = pools[key]
+        cands, base, norms, arrays = pools[key]
         rule = None
         fv = rules.get(spec.path)
         if fv is not None:
@@ -85,25 +87,24 @@ def field_choices(
             if rc is not None:  # the rule's value competes as one more candidate
                 cands, norms = [*cands, rc], [*norms, rule[0]]
                 base = np.concatenate([base, base_matrix(doc, [rc])])
+                arrays = arrays + CandArrays.of(doc, [rc])
         field_cands[spec.path] = cands
         fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
         matrices[spec.path] = FieldFeatures(doc, spec, fp).matrix(
-            cands, kinds[key[:1]], base, rule, norms
+            cands, kinds[key[:1]], base, rule, norms, arrays
         )
     # every field's rows in one run of the model (a run has a fixed cost of its own)
     stacked = [matrices[spec.path] for spec in specs]
-    probs = (
-        scorer.predict(np.concatenate(stacked))
-        if scorer is not None and stacked
-        else np.zeros(sum(len(X) for X in stacked))
-    )
-    choices, start = [], 0
-    for spec, X in zip(specs, stacked, strict=True):
+    if scorer is not None:
+        scored = scorer.predict_top(stacked)
+    else:
+        scored = [(np.arange(len(X)), np.zeros(len(X))) for X in stacked]
+    choices = []
+    for spec, (kept, probs) in zip(specs, scored, strict=True):
         cands = field_cands[spec.path]
-        choices.append(
-            FieldChoice(spec.path, cands, probs[start : start + len(X)], phrases[spec.path].groups)
-        )
-        start += len(X)
+        if len(kept) < len(cands):
+            cands = [cands[k] for k in kept]
+        choices.append(FieldChoice(spec.path, cands, probs, phrases[spec.path].groups))
     return choices, matrices
 
 

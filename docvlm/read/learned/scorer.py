@@ -18,6 +18,9 @@ from docvlm.read.learned.features import FEATURES
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "scorer"
 MODEL_FILE, META_FILE = "scorer.onnx", "scorer.json"
+#: the same model cut to its first trees: every candidate is scored with it, and only each
+#: field's ROUGH_KEEP best go on to the whole model (the decoder looks at the top 50)
+ROUGH_FILE, ROUGH_TREES, ROUGH_KEEP = "scorer_rough.onnx", 40, 64
 
 
 class Calibration:
@@ -78,24 +81,55 @@ class Scorer:
             )
         cal = self.meta["calibration"]
         self.calibration = Calibration(cal["x"], cal["y"])
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(model), sess_options=so, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ConfigError(f"{model}: cannot load the scorer: {exc}") from exc
-        self._input = self.session.get_inputs()[0].name
-        outputs = [o.name for o in self.session.get_outputs()]
-        self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+        self.session = _session(model)
+        rough = self.folder / ROUGH_FILE
+        self.rough = _session(rough) if rough.is_file() else None
+        self.keep = int(self.meta.get("rough", {}).get("keep", ROUGH_KEEP))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 0:
-            return np.zeros(0, dtype=np.float32)
-        out = self.session.run([self._output], {self._input: X.astype(np.float32)})[0]
-        out = np.asarray(out)
-        return out[:, 1] if out.ndim == 2 else out
+        return _run(self.session, X)
+
+    def predict_top(self, matrices: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each field's feature matrix: the rows worth scoring (indices, in order) and
+        their probabilities. With a rough model, a field with more than ``keep`` candidates
+        keeps its ``keep`` best by the rough score; the rest are not values worth the whole
+        model's time (the decoder reads the top 50 of a field)."""
+        sizes = [len(X) for X in matrices]
+        big = [i for i, n in enumerate(sizes) if n > self.keep] if self.rough else []
+        kept = [np.arange(n) for n in sizes]
+        if big:
+            rough = _run(self.rough, np.concatenate([matrices[i] for i in big]))
+            start = 0
+            for i in big:
+                r = rough[start : start + sizes[i]]
+                start += sizes[i]
+                kept[i] = np.sort(np.argpartition(-r, self.keep)[: self.keep])
+        rows = [X[k] for X, k in zip(matrices, kept, strict=True)]
+        probs = self.predict(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.float32)
+        out, start = [], 0
+        for k in kept:
+            out.append((k, probs[start : start + len(k)]))
+            start += len(k)
+        return out
+
+
+def _session(model: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ConfigError(f"{model}: cannot load the scorer: {exc}") from exc
+
+
+def _run(session, X: np.ndarray) -> np.ndarray:
+    if len(X) == 0:
+        return np.zeros(0, dtype=np.float32)
+    outputs = [o.name for o in session.get_outputs()]
+    name = "probabilities" if "probabilities" in outputs else outputs[-1]
+    out = session.run([name], {session.get_inputs()[0].name: np.asarray(X, np.float32)})[0]
+    out = np.asarray(out)
+    return out[:, 1] if out.ndim == 2 else out

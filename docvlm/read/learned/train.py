@@ -27,7 +27,15 @@ from docvlm.datamodel import Page
 from docvlm.evaluate import _flatten, normalise
 from docvlm.read.learned.decode import decode
 from docvlm.read.learned.features import FEATURES, DocLines
-from docvlm.read.learned.scorer import META_FILE, MODEL_FILE, Calibration, Scorer
+from docvlm.read.learned.scorer import (
+    META_FILE,
+    MODEL_FILE,
+    ROUGH_FILE,
+    ROUGH_KEEP,
+    ROUGH_TREES,
+    Calibration,
+    Scorer,
+)
 from docvlm.schema import SchemaSpec
 
 logger = logging.getLogger(__name__)
@@ -160,6 +168,7 @@ def train(
         clf, initial_types=[("features", FloatTensorType([None, len(FEATURES)]))], zipmap=False
     )
     (out / MODEL_FILE).write_bytes(onx.SerializeToString())
+    (out / ROUGH_FILE).write_bytes(first_trees(onx, ROUGH_TREES).SerializeToString())
     meta = {
         "features": list(FEATURES),
         "calibration": {"x": [0.0, 1.0], "y": [0.0, 1.0]},
@@ -168,6 +177,7 @@ def train(
         "examples": int(len(y)),
         "positives": int(y.sum()),
         "rounds": int(clf.best_iteration_ or rounds),
+        "rough": {"trees": ROUGH_TREES, "keep": ROUGH_KEEP},
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     scorer = Scorer(out)
@@ -178,6 +188,32 @@ def train(
     meta["train_seconds"] = round(time.perf_counter() - started, 1)
     (out / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return meta
+
+
+def first_trees(model, n: int):
+    """A copy of an ONNX tree-ensemble model with only its first ``n`` trees (boosting's
+    first rounds: a cheaper, rougher score with the same features)."""
+    import copy
+
+    out = copy.deepcopy(model)
+    for node in out.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        for prefix, ids in (("nodes_", "nodes_treeids"), ("class_", "class_treeids"),
+                            ("target_", "target_treeids")):  # fmt: skip
+            if ids not in attrs:
+                continue
+            keep = [i for i, t in enumerate(attrs[ids].ints) if t < n]
+            for a in node.attribute:
+                if not a.name.startswith(prefix):
+                    continue
+                for kind in ("ints", "floats", "strings"):
+                    values = list(getattr(a, kind))
+                    if values:
+                        del getattr(a, kind)[:]
+                        getattr(a, kind).extend(values[i] for i in keep)
+    return out
 
 
 def _sources(docs: list[LabelledDoc]) -> dict[str, int]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
 from docvlm.read.rules.labels import CONCEPTS
 from docvlm.schema import FieldSpec
@@ -110,54 +112,111 @@ def field_phrases(spec: FieldSpec, context: tuple[str, ...] = ()) -> FieldPhrase
 
 
 class PhraseIndex:
-    """Fast best-match of a text against many weighted phrases, with the same measure as
-    :func:`docvlm.read.fieldmatch.similarity` (token Dice and character-trigram Dice),
-    computed from posting lists instead of phrase by phrase."""
+    """Fast best-match of texts against many weighted phrases, with the same measure as
+    :func:`docvlm.read.fieldmatch.similarity` (token Dice and character-trigram Dice).
+
+    The shared tokens and trigrams of a batch of texts with every phrase are two sparse
+    matrix products (texts x vocabulary times vocabulary x phrases), so a document's texts
+    are scored in one pass instead of phrase by phrase."""
 
     def __init__(self, phrases: tuple[tuple[str, float], ...]) -> None:
-        self.weights: list[float] = []
-        self.n_tok: list[int] = []
-        self.n_gram: list[int] = []
-        self.tok_post: dict[str, list[int]] = {}
-        self.gram_post: dict[str, list[int]] = {}
+        weights, n_tok, n_gram = [], [], []
+        tok_cells: list[tuple[int, int]] = []
+        gram_cells: list[tuple[int, int]] = []
         for text, w in phrases:
-            toks, grams = set(tokens(text)), _grams(text)
-            if not toks:
+            toks, grams = _text_ids(text)
+            if not len(toks):
                 continue
-            k = len(self.weights)
-            self.weights.append(w)
-            self.n_tok.append(len(toks))
-            self.n_gram.append(len(grams))
-            for t in toks:
-                self.tok_post.setdefault(t, []).append(k)
-            for g in grams:
-                self.gram_post.setdefault(g, []).append(k)
+            k = len(weights)
+            weights.append(w)
+            n_tok.append(len(toks))
+            n_gram.append(len(grams))
+            tok_cells.extend((int(t), k) for t in toks)
+            gram_cells.extend((int(g), k) for g in grams)
+        # ids are global: one vocabulary for every index and text
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.n_tok = np.asarray(n_tok, dtype=np.int64)
+        self.n_gram = np.asarray(n_gram, dtype=np.int64)
+        self._tok_post = _postings(tok_cells)
+        self._gram_post = _postings(gram_cells)
         self._cache: dict[str, float] = {}
 
     def best(self, text: str) -> float:
-        got = self._cache.get(text)
-        if got is not None:
-            return got
-        toks, grams = set(tokens(text)), _grams(text)
-        score = 0.0
-        if toks and self.weights:
-            shared_t: dict[int, int] = {}
-            for t in toks:
-                for k in self.tok_post.get(t, ()):
-                    shared_t[k] = shared_t.get(k, 0) + 1
-            shared_g: dict[int, int] = {}
-            for g in grams:
-                for k in self.gram_post.get(g, ()):
-                    shared_g[k] = shared_g.get(k, 0) + 1
-            nt, ng = len(toks), len(grams)
-            for k, sg in shared_g.items():
-                dice = 2 * shared_t.get(k, 0) / (nt + self.n_tok[k])
-                tri = 2 * sg / (ng + self.n_gram[k])
-                score = max(score, self.weights[k] * (0.6 * dice + 0.4 * tri))
-        if len(self._cache) > 50000:
-            self._cache.clear()
-        self._cache[text] = score
-        return score
+        """The best weighted similarity of ``text`` to any phrase, 0..1."""
+        return self.best_many([text])[0]
+
+    def best_many(self, texts: list[str]) -> list[float]:
+        """:meth:`best` of each text, computed together (cached per text)."""
+        cache = self._cache
+        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        if todo and len(cache) + len(todo) > 50000:
+            cache.clear()  # bounded: start afresh with this batch's texts
+            todo = list(dict.fromkeys(texts))
+        if todo:
+            cache.update(zip(todo, self._score(todo), strict=True))
+        return [cache[t] for t in texts]
+
+    def _score(self, texts: list[str]) -> list[float]:
+        n, n_phr = len(texts), len(self.weights)
+        best = np.zeros(n, dtype=np.float64)
+        if not n_phr or not n:
+            return best.tolist()
+        ids = [_text_ids(t) for t in texts]
+        nt = np.fromiter((len(t) for t, _ in ids), dtype=np.int64, count=n)
+        ng = np.fromiter((len(g) for _, g in ids), dtype=np.int64, count=n)
+
+        def shared(which: int, postings: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+            """Per (text, phrase) cell: how many of the text's ids the phrase has."""
+            vocab, phrase = postings
+            text_ids = np.concatenate([x[which] for x in ids])
+            rows = np.repeat(np.arange(n), [len(x[which]) for x in ids])
+            lo = np.searchsorted(vocab, text_ids, "left")
+            hits = np.searchsorted(vocab, text_ids, "right") - lo
+            # every posting of every id: a run of `hits` postings from `lo`
+            run_start = np.repeat(np.cumsum(hits) - hits, hits)
+            at = np.repeat(lo, hits) + np.arange(int(hits.sum())) - run_start
+            cells = np.repeat(rows, hits) * n_phr + phrase[at]
+            return np.bincount(cells, minlength=n * n_phr)
+
+        sg = shared(1, self._gram_post)
+        cells = np.flatnonzero(sg)  # a shared token always means shared trigrams
+        if not len(cells):
+            return best.tolist()
+        st = shared(0, self._tok_post)[cells]
+        rows, cols = cells // n_phr, cells % n_phr
+        dice = 2 * st / (nt[rows] + self.n_tok[cols])
+        tri = 2 * sg[cells] / (ng[rows] + self.n_gram[cols])
+        np.maximum.at(best, rows, self.weights[cols] * (0.6 * dice + 0.4 * tri))
+        return best.tolist()
+
+
+def _postings(cells: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(vocabulary id, phrase)`` cells as two arrays sorted by id."""
+    if not cells:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    arr = np.asarray(sorted(cells), dtype=np.int64)
+    return arr[:, 0].copy(), arr[:, 1].copy()
+
+
+#: one vocabulary of tokens and one of trigrams for every index and text (id = order seen)
+_TOKEN_IDS: dict[str, int] = {}
+_GRAM_IDS: dict[str, int] = {}
+
+
+@lru_cache(maxsize=65536)
+def _text_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The vocabulary ids of a text's distinct tokens and trigrams."""
+    toks = set(tokens(text))
+    if not toks:
+        return _EMPTY, _EMPTY
+    t_ids, g_ids = _TOKEN_IDS, _GRAM_IDS
+    return (
+        np.fromiter((t_ids.setdefault(t, len(t_ids)) for t in toks), np.int64, len(toks)),
+        np.fromiter((g_ids.setdefault(g, len(g_ids)) for g in _grams(text)), np.int64),
+    )
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @lru_cache(maxsize=256)
@@ -189,6 +248,17 @@ def all_term_similarity(text: str) -> float:
     if _ALL_INDEX is None:  # built once: looking it up by its key hashed ~800 phrases a call
         _ALL_INDEX = phrase_index(_ALL)
     return _ALL_INDEX.best(text)
+
+
+def all_term_similarity_many(texts: list[str]) -> list[float]:
+    """:func:`all_term_similarity` of each text, in one pass."""
+    global _ALL_INDEX
+    if _ALL_INDEX is None:
+        _ALL_INDEX = phrase_index(_ALL)
+    cleaned = [_clean(t) for t in texts]
+    scored = _ALL_INDEX.best_many([t for t in cleaned if t and len(t) <= 60])
+    it = iter(scored)
+    return [next(it) if t and len(t) <= 60 else 0.0 for t in cleaned]
 
 
 _ALL_INDEX: PhraseIndex | None = None
