@@ -101,6 +101,32 @@ def test_page_is_detected_in_bands_of_bounded_pixels(page: np.ndarray) -> None:
     assert _agreement(whole, banded) >= 0.95
 
 
+def _lines_page(shift: int) -> np.ndarray:
+    """A page of numbered lines in a right-hand column, every 24 pt, moved down ``shift``
+    pixels (so that some line falls on a band border at some shift)."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=420)
+    for i in range(15):
+        page.insert_text((420, 30 + 24 * i), f"{100 + i},00 EUR", fontsize=11)
+    pix = page.get_pixmap(dpi=150)
+    img = np.frombuffer(pix.samples, np.uint8).reshape(pix.height, pix.width, pix.n)[:, :, :3]
+    return np.concatenate([np.full((shift, pix.width, 3), 255, np.uint8), img])
+
+
+def test_a_line_on_a_band_border_is_read_once(page: np.ndarray) -> None:
+    """Two bands place a border line a few pixels apart; it must be neither lost (each
+    band leaving it to the other) nor read twice."""
+    engine = RapidOcrEngine(OcrOptions(runtime="onnxruntime"))
+    engine.det_band_overlap = 64
+    engine.max_det_band_pixels = 3 * 64 * 1300  # bands of ~200 detector rows
+    want = Counter(f"{100 + i},00" for i in range(15))
+    for shift in range(0, 48, 6):
+        got = Counter(w.text for w in engine.recognize(_lines_page(shift)) if "," in w.text)
+        assert got == want, (shift, got)
+
+
 def test_recognition_batches_have_bounded_widths_on_a_coarse_grid(page: np.ndarray) -> None:
     engine = RapidOcrEngine(OcrOptions())
     model = engine._load()

@@ -244,19 +244,29 @@ class RapidOcrEngine(OcrEngine):
 
         length = image.shape[1 - axis]
         boxes: list[np.ndarray] = []
+        prev: list[np.ndarray] = []  # what the previous tile kept
         start = 0
+        # each tile keeps the boxes centred in its own share, widened by a slack: two tiles
+        # place a line on their border a few pixels apart, and with a hard border each
+        # may put its centre on the other's side (the line was lost). A line both keep is
+        # kept once: the second copy overlaps the first.
+        slack = overlap / 4
         while True:
             end = min(start + tile, length)
             part = image[:, start:end] if axis == 0 else image[start:end]
-            # each tile keeps the boxes centred in its own share, so a line is kept once
-            lo = start + overlap / 2 if start > 0 else -math.inf
-            hi = end - overlap / 2 if end < length else math.inf
+            lo = start + overlap / 2 - slack if start > 0 else -math.inf
+            hi = end - overlap / 2 + slack if end < length else math.inf
+            kept = []
             for box in self._detect_tile(engine, np.ascontiguousarray(part), scale):
                 box[:, axis] += start
-                if lo <= float(box[:, axis].mean()) < hi:
-                    boxes.append(box)
+                if lo <= float(box[:, axis].mean()) < hi and not any(
+                    _same_box(box, other) for other in prev
+                ):
+                    kept.append(box)
+            boxes.extend(kept)
             if end >= length:
                 return boxes
+            prev = kept
             start = end - overlap
 
     def _detect_tile(self, engine: Any, image: np.ndarray, scale: float) -> list[np.ndarray]:
@@ -460,3 +470,14 @@ def _widen(box: np.ndarray, pad: float) -> np.ndarray:
     box[1] += direction * pad * height
     box[2] += direction * pad * height
     return box
+
+
+def _same_box(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two detections of one line: their boxes share half of the smaller one's area."""
+    ax0, ay0, ax1, ay1 = a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max()
+    bx0, by0, bx1, by1 = b[:, 0].min(), b[:, 1].min(), b[:, 0].max(), b[:, 1].max()
+    w, h = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
+    if w <= 0 or h <= 0:
+        return False
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return w * h >= 0.5 * max(smaller, 1e-6)
