@@ -167,3 +167,22 @@ def _context(*texts: str):
 )
 def test_a_us_postal_address_makes_ambiguous_dates_month_first(texts, dayfirst) -> None:
     assert _context(*texts).dayfirst is dayfirst
+
+
+@pytest.mark.parametrize(
+    ("text", "contact"),
+    [
+        ("Té1 : 04 72 41 00 00", True),  # a label the OCR misread, then a phone number
+        ("Puh: 09 123 4567", True),
+        ("Tel: 03-1234 5678", True),
+        ("Datum: 12.03.2024", False),
+        ("Invoice No: 2024-0093", False),
+        ("Rechnung Nr.: 12345", False),
+        ("12 rue Mercière", False),
+        ("Lot 12, Jalan 3/4", False),
+    ],
+)
+def test_a_labelled_phone_number_is_a_contact_line(text, contact) -> None:
+    from docvlm.read.rules.parties import is_contact
+
+    assert is_contact(text) is contact

@@ -92,7 +92,18 @@ def is_doc_title(text: str) -> bool:
 
 
 def is_contact(text: str) -> bool:
-    return bool(_CONTACT.search(text))
+    if _CONTACT.search(text):
+        return True
+    # any short label, then a number in three or more digit groups, as phones are written
+    # ('Té1 : 04 72 41 00 00', 'Puh: 09 123 4567'): the label need not be known or read right
+    m = _LABELLED_NUMBER.match(text)
+    if not m:
+        return False
+    number = m.group(1)
+    return sum(ch.isdigit() for ch in number) >= 8 and len(re.findall(r"\d+", number)) >= 3
+
+
+_LABELLED_NUMBER = re.compile(r"^\s*[^\W\d][\w./ ]{0,11}?\s*:\s*(\+?\(?\d[\d\s()-]{6,}\d)\s*$")
 
 
 def is_registration(text: str) -> bool:
