@@ -94,6 +94,7 @@ class DocLines:
     n_pages: int = 1
     _neighbours: Neighbours | None = None
     _spans: dict[int, list | None] = field(default_factory=dict)
+    _whole_boxes: dict[int, BBox] = field(default_factory=dict)  # spans of a whole line
     _line_arrays: LineArrays | None = None
 
     def line_arrays(self) -> LineArrays:
@@ -202,8 +203,14 @@ def _span_box(doc: DocLines, i: int, start: int, end: int) -> BBox:
     spans = doc.word_spans(i)
     if spans is None:
         return doc.lines[i].bbox
+    whole = start <= 0 and end >= len(doc.lines[i].text)
+    if whole and i in doc._whole_boxes:
+        return doc._whole_boxes[i]
     boxes = [box for w_start, w_end, box in spans if w_end > start and w_start < end]
-    return union_box(boxes) if boxes else doc.lines[i].bbox
+    box = union_box(boxes) if boxes else doc.lines[i].bbox
+    if whole:
+        doc._whole_boxes[i] = box
+    return box
 
 
 def _word_spans(line: Line) -> list[tuple[int, int, BBox]] | None:

@@ -11,6 +11,7 @@ business vocabulary and a field reaches them only through similarity of its word
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -168,8 +169,8 @@ class PhraseIndex:
         def shared(which: int, postings: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
             """Per (text, phrase) cell: how many of the text's ids the phrase has."""
             vocab, phrase = postings
-            text_ids = np.concatenate([x[which] for x in ids])
-            rows = np.repeat(np.arange(n), [len(x[which]) for x in ids])
+            text_ids = np.fromiter(itertools.chain.from_iterable(x[which] for x in ids), np.int64)
+            rows = np.repeat(np.arange(n), nt if which == 0 else ng)
             lo = np.searchsorted(vocab, text_ids, "left")
             hits = np.searchsorted(vocab, text_ids, "right") - lo
             # every posting of every id: a run of `hits` postings from `lo`
@@ -204,19 +205,16 @@ _GRAM_IDS: dict[str, int] = {}
 
 
 @lru_cache(maxsize=65536)
-def _text_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """The vocabulary ids of a text's distinct tokens and trigrams."""
+def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The vocabulary ids of a text's distinct tokens and trigrams (none without tokens)."""
     toks = set(tokens(text))
     if not toks:
-        return _EMPTY, _EMPTY
+        return (), ()
     t_ids, g_ids = _TOKEN_IDS, _GRAM_IDS
     return (
-        np.fromiter((t_ids.setdefault(t, len(t_ids)) for t in toks), np.int64, len(toks)),
-        np.fromiter((g_ids.setdefault(g, len(g_ids)) for g in _grams(text)), np.int64),
+        tuple([t_ids.setdefault(t, len(t_ids)) for t in toks]),
+        tuple([g_ids.setdefault(g, len(g_ids)) for g in _grams(text)]),
     )
-
-
-_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 @lru_cache(maxsize=256)
