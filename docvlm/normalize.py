@@ -139,17 +139,25 @@ _CODE_RE = re.compile(r"(?<![A-Z])(" + "|".join(sorted(ISO_CURRENCIES)) + r")(?!
 
 def find_currency(text: str) -> str | None:
     """An ISO 4217 code named or symbolised in ``text``, or None."""
+    found = find_currency_span(text)
+    return found[0] if found else None
+
+
+def find_currency_span(text: str) -> tuple[str, int, int] | None:
+    """:func:`find_currency` with where the code or symbol is printed (start, end)."""
     if not text:
         return None
     m = _CODE_RE.search(text)
     if m:
-        return m.group(1)
+        return m.group(1), m.start(1), m.end(1)
     for symbol, code in _CURRENCY_SYMBOLS:
         if symbol == "RM":
-            if re.search(r"(?<![A-Za-z])RM(?![A-Za-z])", text):
-                return code
+            rm = re.search(r"(?<![A-Za-z])RM(?![A-Za-z])", text)
+            if rm:
+                return code, rm.start(), rm.end()
         elif symbol in text:
-            return code
+            at = text.index(symbol)
+            return code, at, at + len(symbol)
     return None
 
 

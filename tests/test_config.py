@@ -39,7 +39,7 @@ def test_shipped_pipelines_load_and_resolve_against_project_root() -> None:
     assert rec.source == [str(ROOT / "sample_docs" / "receipts")]
     assert rec.schedule is not None and rec.schedule.cron == "*/15 * * * *"
     assert rec.watch.enabled and not inv.watch.enabled
-    assert inv.options.reader.kind == "ocr"
+    assert inv.options.reader.kind == "learned"
     assert [p.name for p in find_pipelines(ROOT / "pipelines")] == [
         "invoices.yaml",
         "receipts.yaml",

@@ -182,7 +182,7 @@ def test_hostile_xml_is_refused_with_an_error_row(tmp_path: Path, schema, payloa
     assert f"{pdf}!factur-x.xml" in pdf_msg
     assert records.loc[str(pdf), "status"] == "partial"
     assert records.loc[str(pdf), "invoice_number"] == s.number  # from the page
-    assert {v.reader for v in result.results[1].values} == {"ocr"}
+    assert {v.reader for v in result.results[1].values} == {"learned"}
     # the run went on, and nothing anywhere holds the secret or the expansion
     assert records.loc[str(good), "status"] == "success"
     for name in ("invoice", "provenance", "errors", "invoice__line_items"):
@@ -234,7 +234,7 @@ def test_pinned_field_and_field_kept_off_the_xml(tmp_path: Path) -> None:
     assert rec["to_wire"] == s.due_amount and prov["to_wire"].xpath.endswith("ram:DuePayableAmount")
     assert prov["to_wire"].reader == "einvoice"
     assert prov["invoice_number"].reader == "einvoice"
-    assert rec.get("total") == s.total and prov["total"].reader == "ocr"  # read from the page
+    assert rec.get("total") == s.total and prov["total"].reader == "learned"  # read from the page
     bad = schema_from_dict(
         {
             "type": "object",
@@ -254,7 +254,7 @@ def test_pdf_without_xml_reads_as_before(tmp_path: Path, schema) -> None:
     assert default.record == ignored.record and default.record["invoice_number"] == s.number
     assert [v.model_dump() for v in default.values] == [v.model_dump() for v in ignored.values]
     assert default.errors == ignored.errors
-    assert {v.reader for v in default.values} == {"ocr"}
+    assert {v.reader for v in default.values} == {"learned"}
     only = extract(pdf, schema, _opts(mode="only")).results[0]
     assert only.record == {} and only.status.value == "partial"
     assert any(e.error_type == "EInvoiceMissing" and str(pdf) in e.message for e in only.errors)
@@ -270,7 +270,7 @@ def test_only_and_ignore_modes_with_xml(tmp_path: Path, schema) -> None:
     assert not [e for e in only.errors if e.error_type == "EInvoiceMismatch"]  # page not read
     ignore = extract(pdf, schema, _opts(mode="ignore")).results[0]
     assert ignore.record["invoice_number"] == "RE-PAGE-1" and {v.reader for v in ignore.values} == {
-        "ocr"
+        "learned"
     }
     xml = tmp_path / "inv.xml"
     xml.write_bytes(ubl(s))

@@ -311,3 +311,26 @@ def test_rough_pass_keeps_each_fields_best_candidates():
     )
     rough = scorer.rough.run(["probabilities"], {scorer.rough.get_inputs()[0].name: X})[0][:, 1]
     assert rough[k_big].min() >= np.delete(rough, k_big).max()
+
+
+def test_a_field_with_nothing_to_read_is_left_empty_not_guessed():
+    """An invoice that prints no total and no currency: the least bad candidates (the
+    number in 'INV-9900', 'OIC' of 'INVOICE') are not written as values."""
+    spec = schema_from_dict(
+        {
+            "type": "object",
+            "properties": {
+                "invoice_number": {"type": "string", "title": "Invoice number"},
+                "total": {"type": "number", "title": "Total amount"},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "title": "Currency"},
+            },
+        },
+        "mini",
+    )
+    pages = _page([(60, 100, "INVOICE"), (60, 160, "Invoice No.: INV-9900")])
+    content = DocumentContent("d", "d.pdf", pages, image=lambda n: None)
+    values = {
+        v.path: v for v in get_reader(ReaderOptions(kind="learned")).read(content, spec).values
+    }
+    assert values["invoice_number"].value == "INV-9900"
+    assert "total" not in values and "currency" not in values, values

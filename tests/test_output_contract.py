@@ -92,7 +92,7 @@ def test_provenance_traces_every_value(run) -> None:
             if pd.notna(value):
                 row = mine.loc[col]
                 assert row["page"] >= 1 and len(row["bbox"]) == 4
-                assert row["reader"] == "ocr" and 0 < row["confidence"] <= 1
+                assert row["reader"] == "learned" and 0 < row["confidence"] <= 1
     pages = set(prov[prov["field"].str.startswith("line_items/")]["page"])
     assert {1, 2} <= pages  # items of the 2-page invoice cite both pages
 

@@ -95,7 +95,7 @@ def test_provenance_points_at_the_page_text(invoices) -> None:
     result, _, _ = invoices
     doc = next(r for r in result.results if Path(r.source).name == "inv_de_01_scan.tiff")
     total = next(v for v in doc.values if v.path == "total")
-    assert total.reader == "ocr" and total.page == 1 and total.bbox is not None
+    assert total.reader == "learned" and total.page == 1 and total.bbox is not None
     assert "1.390,99" in total.raw
     assert 0 < total.confidence <= 1
 

@@ -76,7 +76,7 @@ def _leaves(schema: dict, prefix: str = "") -> set[str]:
 
 def test_vlm_asked_only_for_what_ocr_left():
     spec = load_schema(SCHEMAS / "invoice.schema.json")
-    ocr = get_reader(ReaderOptions(kind="ocr")).read(_doc(), spec)
+    ocr = get_reader(ReaderOptions(kind="learned")).read(_doc(), spec)  # the first reader
     ocr_paths = {v.path for v in ocr.values}
     assert {"invoice_number", "total"} <= ocr_paths  # the premise of this test
 
@@ -95,13 +95,13 @@ def test_vlm_asked_only_for_what_ocr_left():
 
     values = {v.path: v for v in result.values}
     assert values["invoice_number"].value == "INV-2024-0012"
-    assert values["invoice_number"].reader == "ocr"
+    assert values["invoice_number"].reader == "learned"
     assert values["issue_date"].value == "2024-01-31"
     assert values["issue_date"].reader == "openai"
     assert values["line_items/0/description"].value == "Widget"
     assert all(v.value != "WRONG-IF-ASKED" for v in result.values)
     counts = reader_counts(result.values)
-    assert counts["ocr"] >= 3 and counts["openai"] >= 5
+    assert counts["learned"] >= 3 and counts["openai"] >= 5
 
 
 def test_no_vlm_call_when_ocr_reads_everything():
@@ -121,7 +121,7 @@ def test_no_vlm_call_when_ocr_reads_everything():
         assert server.requests == []
     assert reader.vlm is None  # never even built
     assert result.calls == 0
-    assert {v.reader for v in result.values} == {"ocr"}
+    assert {v.reader for v in result.values} == {"learned"}
 
 
 def test_route_low_confidence_invalid_and_arrays():

@@ -248,7 +248,7 @@ def test_cascade_with_local_vlm_asks_only_missing_fields(idefics3_dir):
     result = reader.read(doc, spec)
     assert 1 <= result.calls <= 2  # the region, maybe a whole-page fallback
     by_reader = {v.path: v.reader for v in result.values}
-    assert by_reader["invoice_number"] == "ocr" and by_reader["total"] == "ocr"
+    assert by_reader["invoice_number"] == "learned" and by_reader["total"] == "learned"
     assert set(by_reader) - {"invoice_number", "total"} <= {"due_date"}
     assert all(v.reader == "transformers" for v in result.values if v.path == "due_date")
 

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--reader",
         choices=["ocr", "learned", "transformers", "openai", "cascade"],
-        help="ocr (default: layout rules), learned (trained scorer), transformers, openai, cascade",
+        help="learned (default: a trained scorer over typed candidates), ocr (layout rules only), "
+        "transformers, openai, cascade",
     )
     ex.add_argument(
         "--model",

@@ -89,15 +89,15 @@ class ReaderOptions(_Options):
     """The reader and its options, checked by ``kind``: a kind takes only its own options,
     so ``{kind: ocr, base_url: ...}`` is an error when the options load, not a silent no-op.
 
-    Kinds: ``learned`` (embedded: typed candidates ranked by a trained ONNX
+    Kinds: ``learned`` (the default, embedded: typed candidates ranked by a trained ONNX
     scorer; ``model`` = a folder from ``docvlm train``), ``ocr`` (embedded layout rules only),
     ``transformers`` (a local checkpoint: ``model``,
     ``device``, ``dtype``), ``openai`` (a server: ``base_url``, ``api_key``, ``timeout_s``,
-    ``max_retries``, ``concurrency``, ``model``), ``cascade`` (OCR first, then either VLM:
+    ``max_retries``, ``concurrency``, ``model``), ``cascade`` (the learned reader first, then either VLM:
     all of these plus ``min_confidence``); the VLM kinds also take ``max_new_tokens``, ``reask``.
     """
 
-    kind: Literal["ocr", "learned", "transformers", "openai", "cascade"] = "ocr"
+    kind: Literal["ocr", "learned", "transformers", "openai", "cascade"] = "learned"
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = Field(default=None, repr=False)

@@ -1,4 +1,4 @@
-"""Reader ``cascade``: the embedded OCR reader first, a VLM only for what it could not do.
+"""Reader ``cascade``: the embedded learned reader first, a VLM only for what it could not do.
 
 A field goes to the VLM when the OCR reader left it missing, gave it a confidence below
 ``options.min_confidence``, or gave a value its JSON-Schema subschema rejects (wrong type,
@@ -63,14 +63,14 @@ def reader_counts(values: list[FieldValue]) -> dict[str, int]:
 
 
 class CascadeReader(Reader):
-    """OCR first, then a VLM for the missing, low-confidence and invalid fields.
+    """The learned reader first, then a VLM for the missing, low-confidence and invalid fields.
 
     Attributes:
         first_kind: The cheap reader run on everything.
     """
 
     name = "cascade"
-    first_kind = "ocr"
+    first_kind = "learned"  # its confidence is calibrated: the bar means a share right
 
     def __init__(self, options: ReaderOptions | None = None) -> None:
         super().__init__(options)

@@ -107,7 +107,7 @@ class EInvoiceReader(Reader):
         if self.inner is None:
             from docvlm.read import get_reader
 
-            kind = self.options.kind if self.options.kind != NAME else "ocr"
+            kind = self.options.kind if self.options.kind != NAME else "learned"
             self.inner = get_reader(self.options.model_copy(update={"kind": kind}))
         self.inner.ensure_ready()
 

@@ -1,7 +1,8 @@
 """Joint decoding: the best candidate per field under constraints that hold on any document.
 
 - a span of the page is the value of one field at most (a seller is not also the buyer; the
-  net amount is not also the tax);
+  net amount is not also the tax), though a number and a text may share one (an amount and
+  the currency it is written in);
 - amounts that the schema's words make a subtotal, a tax and a total add up (subtotal + tax
   = total), and a tax is less than its total;
 - an end date (due date, period or flight end) is not before its start (issue date, period
@@ -51,12 +52,20 @@ class Decoded:
 
 
 def _overlap(a: Candidate, b: Candidate) -> bool:
+    """Two candidates that cannot both be taken: they share text and are values of one
+    kind. A number and a text may share a span ('$48.68' is the total and says USD)."""
+    if _is_number(a.value) != _is_number(b.value):
+        return False
     shared = set(a.lines) & set(b.lines)
     if not shared:
         return False
     if len(a.lines) > 1 or len(b.lines) > 1:
         return True
     return a.start < b.end and b.start < a.end
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def decode(fields: list[FieldChoice]) -> dict[str, Decoded]:

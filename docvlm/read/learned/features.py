@@ -24,7 +24,7 @@ import numpy as np
 
 from docvlm.datamodel import BBox, Line, Page
 from docvlm.lines import union_box
-from docvlm.normalize import find_currency, find_dates, fold, parse_amount
+from docvlm.normalize import find_currency_span, find_dates, fold, parse_amount
 from docvlm.read.learned.vocab import (
     FieldPhrases,
     _clean,
@@ -274,17 +274,27 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
                 rx = None
             if rx is not None:
                 for m in rx.finditer(text):
-                    if m.group(0).strip():
+                    if m.group(0).strip() and not _inside_word(text, m.start(), m.end()):
                         out.append(_cand(doc, "pattern", m.group(0), i, m.start(), m.end()))
-            iso = find_currency(text)
+            found = find_currency_span(text)
+            iso = found[0] if found else None
             if iso and rx is not None and rx.fullmatch(iso):
                 if not any(c.value == iso and c.line == i for c in out):
-                    out.append(_cand(doc, "pattern", iso, i, 0, len(text)))
+                    # the symbol's own span: the amount beside it stays free for an amount
+                    out.append(_cand(doc, "pattern", iso, i, found[1], found[2]))
         else:
             out.extend(_string_candidates(doc, i))
     if spec.type == "string" and not (spec.is_date or spec.enum or spec.pattern):
         out.extend(_blocks(doc))
     return out
+
+
+def _inside_word(text: str, start: int, end: int) -> bool:
+    """A match that cuts a word ('OIC' of 'INVOICE'): a schema pattern is the whole value,
+    and a value printed on a page does not begin or end inside a word."""
+    return (start > 0 and text[start - 1].isalnum() and text[start].isalnum()) or (
+        end < len(text) and text[end].isalnum() and text[end - 1].isalnum()
+    )
 
 
 def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
