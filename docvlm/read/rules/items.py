@@ -277,6 +277,37 @@ def _is_label(text: str) -> bool:
 
 
 def read_pairs(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
+    """Key/value pairs of a form: the learned key→value linker's links
+    (:mod:`docvlm.read.learned.pairs`), or the rules' when no pair model ships.
+
+    Each link gives ``<array>/<i>/key`` and ``<array>/<i>/value`` with the page and box of the
+    key's and the value's own text (a label split at its colon keeps the part before it, a
+    value of several lines the union of their boxes); checkbox marks before a value are
+    dropped. Links come in reading order of their keys.
+    """
+    from docvlm.read.learned.pairs import clean_value, shipped
+
+    model = shipped()
+    if model is None:
+        return read_pairs_rules(arr, ctx, reader)
+    links = model.links(ctx)
+    order = {id(ln): n for n, ln in enumerate(ctx.lines)}
+    links.sort(key=lambda lk: (order.get(id(lk.key.lines[0]), 0), lk.key.bbox[0],
+                               order.get(id(lk.value.lines[0]), 0), lk.value.bbox[1]))  # fmt: skip
+    out: list[FieldValue] = []
+    for index, lk in enumerate(links):
+        value = clean_value(lk.value.text)
+        if not value or not lk.key.text.strip():
+            continue
+        conf = round(0.5 + 0.45 * lk.p, 4)
+        out.append(value_from_lines(f"{arr.path}/{index}/key", lk.key.text.strip(),
+                                    [lk.key.as_line()], reader, conf))  # fmt: skip
+        out.append(value_from_lines(f"{arr.path}/{index}/value", value,
+                                    [lk.value.as_line()], reader, conf))  # fmt: skip
+    return out
+
+
+def read_pairs_rules(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
     """Key/value pairs of a form, in two passes: 'Label: value' or a colon label with its value
     to the right or directly below; then a label without colon (a few words of letters) with
     the segment beside it on its row ('Date   9/3/92').
