@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "train-pairs":
         meta = train_pairs(args.out, args.cache)
-        print(json.dumps({k: v for k, v in meta.items() if k != "features"}, indent=1))
+        print(json.dumps({k: v for k, v in meta.items() if not k.endswith("features")}, indent=1))
         return 0
     report: dict = {}
     all_conf: list[tuple[float, bool]] = []

@@ -31,13 +31,14 @@ from docvlm.read.learned.vocab import all_term_similarity
 from docvlm.read.rules.context import DocContext
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "pairs"
-MODEL_FILE, META_FILE = "pairs.onnx", "pairs.json"
+MODEL_FILE, ROLES_FILE, META_FILE = "pairs.onnx", "roles.onnx", "pairs.json"
 
 _KEY = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$")
 _BOX = re.compile(r"^\s*(?:\[\s*[xXvV✓✔]?\s*\]|[☐☑☒■□])\s*")  # checkbox marks
 _MARK = re.compile(r"[\[\]☐☑☒■□✓✔]|^\s*[xX]\s")
 
-WHOLE, KEY_PART, VALUE_PART, BLOCK = 0, 1, 2, 3
+WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE = 0, 1, 2, 3, 4, 5
+MAX_SPLIT_WORDS = 10  # a colon-less line is tried as 'label value' at each word gap
 MAX_BLOCK = 6  # lines of a value block
 MAX_PER_KEY = 24  # value candidates of one key, nearest first
 RIGHT_REACH = 40.0  # line heights
@@ -58,7 +59,7 @@ class Unit:
     page: int
     ids: frozenset = field(default_factory=frozenset)  # id() of the lines it uses
     shape: list[float] = field(default_factory=list)
-    head: int = -1  # a block: the index of the unit it starts with
+    head: int = -1  # a block: the index of the unit it starts with; a split: its other half
 
     @property
     def cy(self) -> float:
@@ -149,7 +150,12 @@ SHAPE = ("kind", "n_lines", "chars", "words", "digit_ratio", "alpha_ratio", "upp
 RELATION = ("dx", "dy", "dcx", "dx0", "dcy", "x_overlap", "y_overlap", "same_row", "same_line",
             "direction", "distance", "rank_of_value", "rank_of_key", "n_values", "n_keys",
             "between", "between_colon", "value_starts_key", "x1_align")  # fmt: skip
-FEATURES = tuple(f"k_{n}" for n in SHAPE) + tuple(f"v_{n}" for n in SHAPE) + RELATION
+BASE = tuple(f"k_{n}" for n in SHAPE) + tuple(f"v_{n}" for n in SHAPE) + RELATION
+ROLE_COLUMNS = ("k_p_key", "k_p_value", "v_p_key", "v_p_value")
+FEATURES = BASE + ROLE_COLUMNS
+NEIGHBOURS = ("right_gap", "right_colon", "right_alpha", "left_gap", "left_colon", "below_gap",
+              "below_dx0", "below_colon", "above_gap", "above_colon", "row_lines")  # fmt: skip
+ROLE_FEATURES = SHAPE + NEIGHBOURS
 
 
 @dataclass
@@ -157,8 +163,9 @@ class Candidates:
     units: list[Unit]
     keys: list[int]  # unit indices that may be keys
     pairs: list[tuple[int, int]]  # (key unit, value unit)
-    X: np.ndarray
+    X: np.ndarray  # BASE features of every pair (the role columns are added by with_roles)
     line_height: float
+    R: np.ndarray  # ROLE_FEATURES of every unit
 
 
 def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
@@ -188,6 +195,24 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             continue
         units.append(whole)  # the whole 'Label: value' line may be a key or a value too
         keys.append(len(units) - 1)
+    # a colon-less line as 'label value', split at each gap between its words
+    for ln in ctx.lines:
+        words = ln.words
+        if (":" in ln.text or not 2 <= len(words) <= MAX_SPLIT_WORDS
+                or " ".join(w.text for w in words) != ln.text):  # fmt: skip
+            continue
+        for i in range(1, len(words)):
+            kt = " ".join(w.text for w in words[:i])
+            vt = " ".join(w.text for w in words[i:])
+            if not re.search(r"[^\W\d_]", kt):
+                continue
+            kb = (ln.bbox[0], ln.bbox[1], words[i - 1].bbox[2], ln.bbox[3])
+            vb = (words[i].bbox[0], ln.bbox[1], ln.bbox[2], ln.bbox[3])
+            ids = frozenset([id(ln)])
+            n = len(units)
+            units.append(Unit(kt, kb, [ln], SPLIT_KEY, ln.page, ids, head=n + 1))
+            units.append(Unit(vt, vb, [ln], SPLIT_VALUE, ln.page, ids, head=n))
+            keys.append(n)
     # value blocks: a value start with the left-aligned lines right under it
     for start_index in value_starts:
         start = units[start_index]
@@ -241,10 +266,13 @@ def candidates(ctx: DocContext) -> Candidates:
     for k in keys:
         ku = units[k]
         kx0, ky0, kx1, ky1 = ku.bbox
+        if ku.kind == SPLIT_KEY:
+            raw.append((k, ku.head, 0, max(units[ku.head].bbox[0] - kx1, 0.0) / lh))
+            continue
         found = []
         for v in by_page[ku.page]:
             vu = units[v]
-            if v == k:
+            if v == k or vu.kind in (SPLIT_KEY, SPLIT_VALUE):
                 continue
             same_line = False
             if vu.ids & ku.ids:
@@ -351,8 +379,66 @@ def candidates(ctx: DocContext) -> Candidates:
         rows.append(ku.shape + vu.shape + rel)
         pairs.append((k, v))
     del whole_lines
-    X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURES))
-    return Candidates(units, keys, pairs, X, lh)
+    X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(BASE))
+    return Candidates(units, keys, pairs, X, lh, _role_rows(units, line_boxes, lh))
+
+
+def _role_rows(units: list[Unit], line_boxes: dict, lh: float) -> np.ndarray:
+    """Each unit's shape and what surrounds it: the nearest line on its right and left, below
+    and above it (gaps in line heights, whether it is a colon label)."""
+    out = []
+    far = 99.0
+    for u in units:
+        x0, y0, x1, y1 = u.bbox
+        h = max(y1 - y0, 1.0)
+        right = left = below = above = (far, 0.0, 0.0, 0.0)
+        row = 0
+        for box, text in line_boxes.get(u.page, ()):
+            if box[0] >= x0 - 1 and box[2] <= x1 + 1 and box[1] >= y0 - 1 and box[3] <= y1 + 1:
+                continue  # the unit's own line
+            colon = float(text.rstrip().endswith(":"))
+            yov = min(y1, box[3]) - max(y0, box[1])
+            if yov > 0.4 * min(h, box[3] - box[1]):
+                row += 1
+                if box[0] >= x1 - 2 and (box[0] - x1) / lh < right[0]:
+                    letters = sum(c.isalpha() for c in text) / max(len(text), 1)
+                    right = ((box[0] - x1) / lh, colon, letters, 0.0)
+                elif box[2] <= x0 + 2 and (x0 - box[2]) / lh < left[0]:
+                    left = ((x0 - box[2]) / lh, colon, 0.0, 0.0)
+                continue
+            if min(x1, box[2]) - max(x0, box[0]) <= 0:
+                continue
+            if box[1] >= y1 - 0.5 * h and (box[1] - y1) / lh < below[0]:
+                below = ((box[1] - y1) / lh, (box[0] - x0) / lh, colon, 0.0)
+            elif box[3] <= y0 + 0.5 * h and (y0 - box[3]) / lh < above[0]:
+                above = ((y0 - box[3]) / lh, colon, 0.0, 0.0)
+        out.append(u.shape + [right[0], right[1], right[2], left[0], left[1], below[0],
+                              below[1], below[2], above[0], above[1], float(row)])  # fmt: skip
+    return np.asarray(out, dtype=np.float32).reshape(len(units), len(ROLE_FEATURES))
+
+
+def with_roles(cands: Candidates, roles: np.ndarray) -> np.ndarray:
+    """The pair features with the role probabilities (P(key), P(value) of every unit) of the
+    key and the value added."""
+    if not cands.pairs:
+        return np.zeros((0, len(FEATURES)), np.float32)
+    k = np.fromiter((a for a, _ in cands.pairs), int, len(cands.pairs))
+    v = np.fromiter((b for _, b in cands.pairs), int, len(cands.pairs))
+    extra = np.stack([roles[k, 0], roles[k, 1], roles[v, 0], roles[v, 1]], axis=1)
+    return np.concatenate([cands.X, extra.astype(np.float32)], axis=1)
+
+
+def role_labels(cands: Candidates, truth: list[dict]) -> np.ndarray:
+    """0: neither, 1: a unit whose text is a truth key, 2: one whose text is a truth value."""
+    keys = {compact(t.get("key") or "") for t in truth}
+    values = {compact(t.get("value") or "") for t in truth}
+    out = np.zeros(len(cands.units), dtype=int)
+    for i, u in enumerate(cands.units):
+        if compact(u.text) in keys:
+            out[i] = 1
+        elif compact(clean_value(u.text)) in values:
+            out[i] = 2
+    return out
 
 
 @dataclass
@@ -397,43 +483,60 @@ def clean_value(text: str) -> str:
     return _BOX.sub("", text).strip()
 
 
+def _session(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ConfigError(f"{path}: cannot load the pair model: {exc}") from exc
+    outputs = [o.name for o in session.get_outputs()]
+    out = "probabilities" if "probabilities" in outputs else outputs[-1]
+    return session, session.get_inputs()[0].name, out
+
+
+def _run(sess, X: np.ndarray, width: int) -> np.ndarray:
+    session, name, output = sess
+    if len(X) == 0:
+        return np.zeros((0, width), dtype=np.float32)
+    return np.asarray(session.run([output], {name: X.astype(np.float32)})[0])
+
+
 class PairModel:
-    """The link model of a folder (default: the shipped one), loaded once."""
+    """The role and link models of a folder (default: the shipped one), loaded once."""
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder) if folder else EMBEDDED
-        model, meta = self.folder / MODEL_FILE, self.folder / META_FILE
-        if not model.is_file() or not meta.is_file():
-            raise ConfigError(f"{self.folder}: not a pair model (needs {MODEL_FILE}, {META_FILE})")
+        model, roles, meta = (self.folder / MODEL_FILE, self.folder / ROLES_FILE,
+                              self.folder / META_FILE)  # fmt: skip
+        if not (model.is_file() and roles.is_file() and meta.is_file()):
+            raise ConfigError(
+                f"{self.folder}: not a pair model (needs {MODEL_FILE}, {ROLES_FILE}, {META_FILE})"
+            )
         self.meta = json.loads(meta.read_text(encoding="utf-8"))
-        if tuple(self.meta.get("features", ())) != FEATURES:
+        if (tuple(self.meta.get("features", ())) != FEATURES
+                or tuple(self.meta.get("role_features", ())) != ROLE_FEATURES):  # fmt: skip
             raise ConfigError(f"{self.folder}: the pair model was trained with other features")
         self.threshold = float(self.meta.get("threshold", 0.5))
         self.second = float(self.meta.get("second", 1.1))
-        import onnxruntime as ort
+        self._links = _session(model)
+        self._roles = _session(roles)
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(
-                str(model), sess_options=so, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ConfigError(f"{model}: cannot load the pair model: {exc}") from exc
-        self._input = self.session.get_inputs()[0].name
-        outputs = [o.name for o in self.session.get_outputs()]
-        self._output = "probabilities" if "probabilities" in outputs else outputs[-1]
+    def roles(self, cands: Candidates) -> np.ndarray:
+        """P(key), P(value) of every unit."""
+        return _run(self._roles, cands.R, 3)[:, 1:3]
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        if len(X) == 0:
-            return np.zeros(0, dtype=np.float32)
-        out = np.asarray(self.session.run([self._output], {self._input: X.astype(np.float32)})[0])
+    def predict(self, cands: Candidates) -> np.ndarray:
+        """P(link) of every candidate pair."""
+        out = _run(self._links, with_roles(cands, self.roles(cands)), 2)
         return out[:, 1] if out.ndim == 2 else out
 
     def links(self, ctx: DocContext) -> list[Link]:
         cands = candidates(ctx)
-        return decode(cands, self.predict(cands.X), self.threshold, self.second)
+        return decode(cands, self.predict(cands), self.threshold, self.second)
 
 
 _SHIPPED: PairModel | None = None
@@ -477,16 +580,36 @@ def f1_counts(links: list[Link], truth: list[dict]) -> tuple[int, int, int]:
     return matched, len(links), len(t)
 
 
-def _fit(X: np.ndarray, y: np.ndarray, rounds: int, seed: int):
+def _fit(X: np.ndarray, y: np.ndarray, rounds: int, seed: int, objective: str = "binary"):
     import lightgbm as lgb
 
     clf = lgb.LGBMClassifier(
-        n_estimators=rounds, learning_rate=0.05, num_leaves=15, min_child_samples=10,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-        random_state=seed, n_jobs=1, num_threads=1, verbose=-1,
+        objective=objective, n_estimators=rounds, learning_rate=0.05, num_leaves=15,
+        min_child_samples=10, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+        reg_lambda=1.0, random_state=seed, n_jobs=1, num_threads=1, verbose=-1,
     )  # fmt: skip
     clf.fit(X, y.astype(int))
     return clf
+
+
+def _fit_roles(R: np.ndarray, y: np.ndarray, rounds: int, seed: int):
+    # every class present, so the model always gives three columns
+    R = np.concatenate([R, np.zeros((3, R.shape[1]), R.dtype)])
+    y = np.concatenate([y, [0, 1, 2]])
+    return _fit(R, y, rounds, seed, "multiclass")
+
+
+def _oof_roles(data: list, folds: int, rounds: int, seed: int) -> list[np.ndarray]:
+    """Out-of-fold role probabilities of every training document's units."""
+    out: list[np.ndarray] = [np.zeros((len(d[1].units), 2), np.float32) for d in data]
+    for f in range(folds):
+        fit = [d for i, d in enumerate(data) if i % folds != f]
+        clf = _fit_roles(np.concatenate([d[1].R for d in fit]),
+                         np.concatenate([d[3] for d in fit]), rounds, seed)  # fmt: skip
+        for i, d in enumerate(data):
+            if i % folds == f and len(d[1].R):
+                out[i] = clf.predict_proba(d[1].R)[:, 1:3]
+    return out
 
 
 def _best_threshold(
@@ -523,37 +646,44 @@ def train_pairs(
     data = []
     for name, ctx, truth in docs:
         cands = candidates(ctx)
-        data.append((name, cands, pair_labels(cands, truth), truth))
+        data.append((name, cands, pair_labels(cands, truth), role_labels(cands, truth), truth))
     y_all = np.concatenate([d[2] for d in data]) if data else np.zeros(0, bool)
     if not y_all.any():
         raise ConfigError("no candidate pair of the training documents matches its label")
     reach = sum(len({(compact(c.units[k].text), compact(clean_value(c.units[v].text)))
-                     for (k, v), yy in zip(c.pairs, y, strict=True) if yy}) for _, c, y, _ in data)  # fmt: skip
-    n_truth = sum(len(t) for *_, t in data)
+                     for (k, v), yy in zip(c.pairs, y, strict=True) if yy})
+                for _, c, y, *_ in data)  # fmt: skip
+    n_truth = sum(len(d[4]) for d in data)
+    folds = max(2, min(folds, len(data)))
+    # the link model learns from role probabilities of models that did not see the document
+    roles = _oof_roles(data, folds, rounds, seed)
+    Xs = [with_roles(d[1], r) for d, r in zip(data, roles, strict=True)]
     scored = []
-    if folds > 1 and len(data) >= folds:
-        for f in range(folds):
-            fit = [d for i, d in enumerate(data) if i % folds != f]
-            held = [d for i, d in enumerate(data) if i % folds == f]
-            Xf = np.concatenate([d[1].X for d in fit])
-            yf = np.concatenate([d[2] for d in fit])
-            if not yf.any() or yf.all():
-                continue
-            clf = _fit(Xf, yf, rounds, seed)
-            for _, c, _, truth in held:
-                probs = clf.predict_proba(c.X)[:, 1] if len(c.X) else np.zeros(0)
-                scored.append((c, probs, truth))
+    for f in range(folds):
+        fit = [i for i in range(len(data)) if i % folds != f]
+        yf = np.concatenate([data[i][2] for i in fit])
+        if not yf.any() or yf.all():
+            continue
+        clf = _fit(np.concatenate([Xs[i] for i in fit]), yf, rounds, seed)
+        for i in range(len(data)):
+            if i % folds == f:
+                probs = clf.predict_proba(Xs[i])[:, 1] if len(Xs[i]) else np.zeros(0)
+                scored.append((data[i][1], probs, data[i][4]))
     threshold, second, cv_f1 = _best_threshold(scored) if scored else (0.5, 1.1, float("nan"))
-    X = np.concatenate([d[1].X for d in data])
-    clf = _fit(X, y_all, rounds, seed)
+    role_clf = _fit_roles(np.concatenate([d[1].R for d in data]),
+                          np.concatenate([d[3] for d in data]), rounds, seed)  # fmt: skip
+    clf = _fit(np.concatenate(Xs), y_all, rounds, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    onx = convert_lightgbm(
-        clf, initial_types=[("features", FloatTensorType([None, len(FEATURES)]))], zipmap=False
-    )
-    (out / MODEL_FILE).write_bytes(onx.SerializeToString())
+    for model, width, name in ((clf, len(FEATURES), MODEL_FILE),
+                               (role_clf, len(ROLE_FEATURES), ROLES_FILE)):  # fmt: skip
+        onx = convert_lightgbm(
+            model, initial_types=[("features", FloatTensorType([None, width]))], zipmap=False
+        )
+        (out / name).write_bytes(onx.SerializeToString())
     meta = {
         "features": list(FEATURES),
+        "role_features": list(ROLE_FEATURES),
         "threshold": threshold,
         "second": second,
         "cv_f1": round(cv_f1, 4),
