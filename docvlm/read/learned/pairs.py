@@ -239,8 +239,9 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             text = " ".join([start.text] + [b.text.strip() for b in block[1:]])
             box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
                    max(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
-            units.append(Unit(text, box, list(block), BLOCK, start.page, frozenset(used),
-                              head=start_index))
+            units.append(
+                Unit(text, box, list(block), BLOCK, start.page, frozenset(used), head=start_index)
+            )
             if len(block) >= MAX_BLOCK:
                 break
     return units, keys
@@ -326,7 +327,6 @@ def candidates(ctx: DocContext) -> Candidates:
     for lst in by_value.values():
         for r, (_, n) in enumerate(sorted(lst)):
             rank_k[n] = r
-    whole_lines = [(u.bbox, u.text) for u in units if u.kind == WHOLE]
     line_boxes = {}
     for u in units:
         if u.kind == WHOLE:
@@ -346,7 +346,11 @@ def candidates(ctx: DocContext) -> Candidates:
         between = between_colon = 0
         if direction in (1,):
             for box, text in line_boxes[ku.page]:
-                if box[0] >= kx1 - 1 and box[2] <= vx0 + 1 and min(box[3], ky1) - max(box[1], ky0) > 0.4 * kh:
+                if (
+                    box[0] >= kx1 - 1
+                    and box[2] <= vx0 + 1
+                    and min(box[3], ky1) - max(box[1], ky0) > 0.4 * kh
+                ):
                     between += 1
                     between_colon += text.rstrip().endswith(":")
         elif direction in (2, 3):
@@ -378,7 +382,6 @@ def candidates(ctx: DocContext) -> Candidates:
         ]
         rows.append(ku.shape + vu.shape + rel)
         pairs.append((k, v))
-    del whole_lines
     X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(BASE))
     return Candidates(units, keys, pairs, X, lh, _role_rows(units, line_boxes, lh))
 
@@ -448,7 +451,9 @@ class Link:
     p: float
 
 
-def decode(cands: Candidates, probs: np.ndarray, threshold: float, second: float = 1.1) -> list[Link]:
+def decode(
+    cands: Candidates, probs: np.ndarray, threshold: float, second: float = 1.1
+) -> list[Link]:
     """Greedy one-to-one links, most probable first: a line is a key or a value, each value's
     lines serve once, a key takes one value (a second only at probability ``second``)."""
     order = np.argsort(-probs, kind="stable")
@@ -490,7 +495,9 @@ def _session(path: Path):
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(path), sess_options=so, providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ConfigError(f"{path}: cannot load the pair model: {exc}") from exc
     outputs = [o.name for o in session.get_outputs()]
@@ -633,8 +640,12 @@ def _best_threshold(
 
 
 def train_pairs(
-    docs: list[tuple[str, DocContext, list[dict]]], out_dir: str | Path, *, rounds: int = 300,
-    folds: int = 4, seed: int = 0,
+    docs: list[tuple[str, DocContext, list[dict]]],
+    out_dir: str | Path,
+    *,
+    rounds: int = 300,
+    folds: int = 4,
+    seed: int = 0,
 ) -> dict:
     """Fit the link model on ``(name, context, truth pairs)`` documents and write
     ``out_dir/pairs.{onnx,json}``. The decoding threshold is the one with the best pair F1
