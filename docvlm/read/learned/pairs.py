@@ -26,7 +26,7 @@ import numpy as np
 
 from docvlm.datamodel import Line
 from docvlm.errors import ConfigError
-from docvlm.normalize import compact
+from docvlm.normalize import compact, levenshtein
 from docvlm.read.learned.vocab import all_term_similarity
 from docvlm.read.rules.context import DocContext
 
@@ -569,6 +569,29 @@ def pair_labels(cands: Candidates, truth: list[dict]) -> np.ndarray:
     )  # fmt: skip
 
 
+def _close(a: str, b: str, ratio: float = 0.75) -> bool:
+    if a == b:
+        return True
+    if not a or not b or abs(len(a) - len(b)) > (1 - ratio) * max(len(a), len(b)):
+        return False
+    return 1 - levenshtein(a, b) / max(len(a), len(b)) >= ratio
+
+
+def near_misses(cands: Candidates, truth: list[dict]) -> np.ndarray:
+    """Candidates whose key and value texts are close to, but not exactly, a truth pair's (the
+    OCR misread a character): right links the model should not learn to reject."""
+    keys = [compact(t.get("key") or "") for t in truth]
+    values = [compact(t.get("value") or "") for t in truth]
+    as_key: dict[int, set[int]] = {}
+    as_value: dict[int, set[int]] = {}
+    for i, u in enumerate(cands.units):
+        text = compact(u.text)
+        clean = compact(clean_value(u.text))
+        as_key[i] = {n for n, key in enumerate(keys) if _close(text, key)}
+        as_value[i] = {n for n, value in enumerate(values) if _close(clean, value)}
+    return np.array([bool(as_key[k] & as_value[v]) for k, v in cands.pairs], dtype=bool)
+
+
 def predicted_pairs(links: list[Link]) -> list[tuple[str, str]]:
     return [(compact(lk.key.text), compact(clean_value(lk.value.text))) for lk in links]
 
@@ -646,6 +669,7 @@ def train_pairs(
     rounds: int = 300,
     folds: int = 4,
     seed: int = 0,
+    skip_near: bool = True,
 ) -> dict:
     """Fit the link model on ``(name, context, truth pairs)`` documents and write
     ``out_dir/pairs.{onnx,json}``. The decoding threshold is the one with the best pair F1
@@ -657,7 +681,9 @@ def train_pairs(
     data = []
     for name, ctx, truth in docs:
         cands = candidates(ctx)
-        data.append((name, cands, pair_labels(cands, truth), role_labels(cands, truth), truth))
+        y = pair_labels(cands, truth)
+        keep = ~(near_misses(cands, truth) & ~y) if skip_near else np.ones(len(y), bool)
+        data.append((name, cands, y, role_labels(cands, truth), truth, keep))
     y_all = np.concatenate([d[2] for d in data]) if data else np.zeros(0, bool)
     if not y_all.any():
         raise ConfigError("no candidate pair of the training documents matches its label")
@@ -665,6 +691,7 @@ def train_pairs(
                      for (k, v), yy in zip(c.pairs, y, strict=True) if yy})
                 for _, c, y, *_ in data)  # fmt: skip
     n_truth = sum(len(d[4]) for d in data)
+    n_near = int(sum((~d[5]).sum() for d in data))
     folds = max(2, min(folds, len(data)))
     # the link model learns from role probabilities of models that did not see the document
     roles = _oof_roles(data, folds, rounds, seed)
@@ -672,10 +699,10 @@ def train_pairs(
     scored = []
     for f in range(folds):
         fit = [i for i in range(len(data)) if i % folds != f]
-        yf = np.concatenate([data[i][2] for i in fit])
+        yf = np.concatenate([data[i][2][data[i][5]] for i in fit])
         if not yf.any() or yf.all():
             continue
-        clf = _fit(np.concatenate([Xs[i] for i in fit]), yf, rounds, seed)
+        clf = _fit(np.concatenate([Xs[i][data[i][5]] for i in fit]), yf, rounds, seed)
         for i in range(len(data)):
             if i % folds == f:
                 probs = clf.predict_proba(Xs[i])[:, 1] if len(Xs[i]) else np.zeros(0)
@@ -683,7 +710,8 @@ def train_pairs(
     threshold, second, cv_f1 = _best_threshold(scored) if scored else (0.5, 1.1, float("nan"))
     role_clf = _fit_roles(np.concatenate([d[1].R for d in data]),
                           np.concatenate([d[3] for d in data]), rounds, seed)  # fmt: skip
-    clf = _fit(np.concatenate(Xs), y_all, rounds, seed)
+    keep_all = np.concatenate([d[5] for d in data])
+    clf = _fit(np.concatenate(Xs)[keep_all], y_all[keep_all], rounds, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for model, width, name in ((clf, len(FEATURES), MODEL_FILE),
@@ -703,6 +731,7 @@ def train_pairs(
         "positives": int(y_all.sum()),
         "truth_pairs": n_truth,
         "reachable_pairs": reach,
+        "near_misses_left_out": n_near,
         "rounds": rounds,
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
