@@ -99,7 +99,7 @@ def test_units_split_colon_and_words():
 
 def test_tiny_training_links_right_and_below(tmp_path):
     train = _docs(16, seed=1)
-    meta = P.train_pairs(train, tmp_path / "m", rounds=40, folds=2)
+    meta = P.train_pairs(train, tmp_path / "m", rounds=40, folds=2, repeats=1)
     assert meta["positives"] > 0 and meta["reachable_pairs"] == meta["truth_pairs"]
     assert (tmp_path / "m" / P.MODEL_FILE).is_file() and (tmp_path / "m" / P.ROLES_FILE).is_file()
     model = P.PairModel(tmp_path / "m")

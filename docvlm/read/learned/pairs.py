@@ -152,10 +152,11 @@ RELATION = ("dx", "dy", "dcx", "dx0", "dcy", "x_overlap", "y_overlap", "same_row
             "between", "between_colon", "value_starts_key", "x1_align")  # fmt: skip
 BASE = tuple(f"k_{n}" for n in SHAPE) + tuple(f"v_{n}" for n in SHAPE) + RELATION
 ROLE_COLUMNS = ("k_p_key", "k_p_value", "v_p_key", "v_p_value")
-FEATURES = BASE + ROLE_COLUMNS
 NEIGHBOURS = ("right_gap", "right_colon", "right_alpha", "left_gap", "left_colon", "below_gap",
               "below_dx0", "below_colon", "above_gap", "above_colon", "row_lines")  # fmt: skip
 ROLE_FEATURES = SHAPE + NEIGHBOURS
+FEATURES = (BASE + ROLE_COLUMNS + tuple(f"k_{n}" for n in NEIGHBOURS)
+            + tuple(f"v_{n}" for n in NEIGHBOURS))  # fmt: skip
 
 
 @dataclass
@@ -428,7 +429,10 @@ def with_roles(cands: Candidates, roles: np.ndarray) -> np.ndarray:
     k = np.fromiter((a for a, _ in cands.pairs), int, len(cands.pairs))
     v = np.fromiter((b for _, b in cands.pairs), int, len(cands.pairs))
     extra = np.stack([roles[k, 0], roles[k, 1], roles[v, 0], roles[v, 1]], axis=1)
-    return np.concatenate([cands.X, extra.astype(np.float32)], axis=1)
+    around = len(SHAPE)  # the neighbour columns of the role rows
+    return np.concatenate(
+        [cands.X, extra.astype(np.float32), cands.R[k, around:], cands.R[v, around:]], axis=1
+    )
 
 
 def role_labels(cands: Candidates, truth: list[dict]) -> np.ndarray:
@@ -629,15 +633,15 @@ def _fit_roles(R: np.ndarray, y: np.ndarray, rounds: int, seed: int):
     return _fit(R, y, rounds, seed, "multiclass")
 
 
-def _oof_roles(data: list, folds: int, rounds: int, seed: int) -> list[np.ndarray]:
+def _oof_roles(data: list, fold_of: np.ndarray, rounds: int, seed: int) -> list[np.ndarray]:
     """Out-of-fold role probabilities of every training document's units."""
     out: list[np.ndarray] = [np.zeros((len(d[1].units), 2), np.float32) for d in data]
-    for f in range(folds):
-        fit = [d for i, d in enumerate(data) if i % folds != f]
+    for f in sorted(set(fold_of.tolist())):
+        fit = [d for i, d in enumerate(data) if fold_of[i] != f]
         clf = _fit_roles(np.concatenate([d[1].R for d in fit]),
                          np.concatenate([d[3] for d in fit]), rounds, seed)  # fmt: skip
         for i, d in enumerate(data):
-            if i % folds == f and len(d[1].R):
+            if fold_of[i] == f and len(d[1].R):
                 out[i] = clf.predict_proba(d[1].R)[:, 1:3]
     return out
 
@@ -670,11 +674,14 @@ def train_pairs(
     folds: int = 4,
     seed: int = 0,
     skip_near: bool = True,
+    repeats: int = 3,
 ) -> dict:
-    """Fit the link model on ``(name, context, truth pairs)`` documents and write
-    ``out_dir/pairs.{onnx,json}``. The decoding threshold is the one with the best pair F1
-    over ``folds`` cross-validation folds of the same documents (each fold scored by a model
-    that did not see it); returns a report."""
+    """Fit the role and link models on ``(name, context, truth pairs)`` documents and write
+    ``out_dir/{pairs,roles}.onnx`` and ``pairs.json``. The decoding thresholds are the ones with
+    the best pair F1 over ``folds``-fold cross-validation of the same documents, pooled over
+    ``repeats`` shuffles of the folds (each document scored by models that did not see it).
+    Candidates only a misread character away from a truth pair are left out of training
+    (``skip_near``). Returns a report."""
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -693,21 +700,31 @@ def train_pairs(
     n_truth = sum(len(d[4]) for d in data)
     n_near = int(sum((~d[5]).sum() for d in data))
     folds = max(2, min(folds, len(data)))
-    # the link model learns from role probabilities of models that did not see the document
-    roles = _oof_roles(data, folds, rounds, seed)
-    Xs = [with_roles(d[1], r) for d, r in zip(data, roles, strict=True)]
+    # the link model learns from role probabilities of models that did not see the document;
+    # the decoding thresholds are chosen on out-of-fold scores pooled over ``repeats``
+    # shuffles of the folds (one shuffle's choice swings with a few documents)
     scored = []
-    for f in range(folds):
-        fit = [i for i in range(len(data)) if i % folds != f]
-        yf = np.concatenate([data[i][2][data[i][5]] for i in fit])
-        if not yf.any() or yf.all():
-            continue
-        clf = _fit(np.concatenate([Xs[i][data[i][5]] for i in fit]), yf, rounds, seed)
-        for i in range(len(data)):
-            if i % folds == f:
-                probs = clf.predict_proba(Xs[i])[:, 1] if len(Xs[i]) else np.zeros(0)
-                scored.append((data[i][1], probs, data[i][4]))
+    rng = np.random.default_rng(seed)
+    for r in range(max(1, repeats)):
+        perm = np.arange(len(data)) if r == 0 else rng.permutation(len(data))
+        fold_of = np.empty(len(data), int)
+        fold_of[perm] = np.arange(len(data)) % folds
+        roles = _oof_roles(data, fold_of, rounds, seed)
+        Xs = [with_roles(d[1], ro) for d, ro in zip(data, roles, strict=True)]
+        if r == 0:
+            X_final = Xs
+        for f in range(folds):
+            fit = [i for i in range(len(data)) if fold_of[i] != f]
+            yf = np.concatenate([data[i][2][data[i][5]] for i in fit])
+            if not yf.any() or yf.all():
+                continue
+            clf = _fit(np.concatenate([Xs[i][data[i][5]] for i in fit]), yf, rounds, seed)
+            for i in range(len(data)):
+                if fold_of[i] == f:
+                    probs = clf.predict_proba(Xs[i])[:, 1] if len(Xs[i]) else np.zeros(0)
+                    scored.append((data[i][1], probs, data[i][4]))
     threshold, second, cv_f1 = _best_threshold(scored) if scored else (0.5, 1.1, float("nan"))
+    Xs = X_final
     role_clf = _fit_roles(np.concatenate([d[1].R for d in data]),
                           np.concatenate([d[3] for d in data]), rounds, seed)  # fmt: skip
     keep_all = np.concatenate([d[5] for d in data])
@@ -726,6 +743,7 @@ def train_pairs(
         "threshold": threshold,
         "second": second,
         "cv_f1": round(cv_f1, 4),
+        "cv_repeats": max(1, repeats),
         "documents": len(data),
         "examples": int(len(y_all)),
         "positives": int(y_all.sum()),
