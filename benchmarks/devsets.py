@@ -8,6 +8,7 @@ cheaply on exactly the same lines.
     python benchmarks/devsets.py cache                  # OCR / text layer, once (minutes)
     python benchmarks/devsets.py eval --reader learned  # per set, per field, test part
     python benchmarks/devsets.py eval --reader ocr      # the rules-only reader (ablation)
+    python benchmarks/devsets.py train-pairs            # the form key→value linker (FUNSD)
 
 Each set comes with the plain schema a user would write for it (``benchmarks/schemas/``).
 Which part of a set a document belongs to is fixed by :func:`docvlm.read.learned.split.part`
@@ -133,6 +134,20 @@ def train_scorer(names: list[str], generated: int, out: Path, cache_dir: Path) -
     return train(docs, out)
 
 
+def train_pairs(out: Path, cache_dir: Path, part: str = "train") -> dict:
+    """The key→value link model on FUNSD's ``part`` (cached lines + labels)."""
+    from docvlm.read.learned.pairs import train_pairs as fit
+    from docvlm.read.learned.split import part as part_of
+    from docvlm.read.rules.context import DocContext
+
+    docs = [
+        (doc.name, DocContext.build(pages), label["pairs"])
+        for doc, pages, label in cached_documents("funsd", cache_dir)
+        if part == "all" or part_of(doc.name) == part
+    ]
+    return fit(docs, out)
+
+
 def run_reader(reader, schema, doc: Path, pages: list) -> tuple[dict, dict]:
     """The record ``reader`` makes of one cached document (assembled like ``extract``)."""
     from docvlm.assemble import assemble
@@ -234,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--generated", type=int, default=0, help="generated documents to add")
     t.add_argument("--out", type=Path, default=ROOT / "docvlm" / "models" / "scorer")
     t.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    tp = sub.add_parser("train-pairs", help="train the form key→value linker on FUNSD's train part")
+    tp.add_argument("--out", type=Path, default=ROOT / "docvlm" / "models" / "pairs")
+    tp.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     e = sub.add_parser("eval")
     e.add_argument("sets", nargs="*", default=list(SETS))
     e.add_argument("--reader", default="learned")
@@ -248,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "train":
         meta = train_scorer(args.sets, args.generated, args.out, args.cache)
         print(json.dumps({k: v for k, v in meta.items() if k != "calibration"}, indent=1))
+        return 0
+    if args.cmd == "train-pairs":
+        meta = train_pairs(args.out, args.cache)
+        print(json.dumps({k: v for k, v in meta.items() if not k.endswith("features")}, indent=1))
         return 0
     report: dict = {}
     all_conf: list[tuple[float, bool]] = []

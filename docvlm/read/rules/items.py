@@ -277,6 +277,79 @@ def _is_label(text: str) -> bool:
 
 
 def read_pairs(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
+    """Key/value pairs of a form: the learned key→value linker's links
+    (:mod:`docvlm.read.learned.pairs`), or the rules' when no pair model ships.
+
+    Each link gives ``<array>/<i>/key`` and ``<array>/<i>/value`` with the page and box of the
+    key's and the value's own text (a label split at its colon keeps the part before it, a
+    value of several lines the union of their boxes); checkbox marks before a value are
+    dropped. Links come in reading order of their keys.
+    """
+    from docvlm.read.learned.pairs import clean_value, shipped
+
+    model = shipped()
+    if model is None:
+        return read_pairs_rules(arr, ctx, reader)
+    links = model.links(ctx)
+    order = {id(ln): n for n, ln in enumerate(ctx.lines)}
+    links.sort(key=lambda lk: (order.get(id(lk.key.lines[0]), 0), lk.key.bbox[0],
+                               order.get(id(lk.value.lines[0]), 0), lk.value.bbox[1]))  # fmt: skip
+    out: list[FieldValue] = []
+    used: set[int] = set()
+    for index, lk in enumerate(links):
+        value = clean_value(lk.value.text)
+        if not value or not lk.key.text.strip():
+            continue
+        used.update(lk.key.ids | lk.value.ids)
+        conf = round(0.5 + 0.45 * lk.p, 4)
+        out.append(value_from_lines(f"{arr.path}/{index}/key", lk.key.text.strip(),
+                                    [lk.key.as_line()], reader, conf))  # fmt: skip
+        out.append(value_from_lines(f"{arr.path}/{index}/value", value,
+                                    [lk.value.as_line()], reader, conf))  # fmt: skip
+    index = len(links)
+    for key_line, value_line in _colon_labels(ctx, used) if _COLON_FALLBACK else ():
+        key = _KEY.match(key_line.text).group(1).strip()
+        out.append(_field_value(arr.path, index, "key", key, [key_line], reader))
+        out.append(_field_value(arr.path, index, "value", clean_value(value_line.text),
+                                [value_line], reader))  # fmt: skip
+        index += 1
+    return out
+
+
+#: after the linker, a lone 'Label:' takes the left-aligned line right under it (FUNSD has few
+#: of those: neutral there, but a plain form's 'Address:' above the address needs it)
+_COLON_FALLBACK = True
+
+
+def _colon_labels(ctx: DocContext, used: set[int]) -> list[tuple[Line, Line]]:
+    """A 'Label:' line the linker left alone, alone on its row, with the free segment directly
+    below it, left-aligned with it (an address under 'Address:')."""
+    out = []
+    for line in ctx.lines:
+        m = _KEY.match(line.text)
+        if (
+            id(line) in used
+            or not m
+            or m.group(2).strip()
+            or not re.search(r"[^\W\d_]", m.group(1))
+        ):
+            continue
+        if len(ctx.row(line).lines) > 1:
+            continue
+        nxt = next(
+            (ln for ln in ctx.below(line, max_rows=1, max_gap=1.0) if id(ln) not in used), None
+        )
+        if nxt is None or abs(nxt.bbox[0] - line.bbox[0]) > ctx.line_height:
+            continue
+        if nxt is None or _KEY.match(nxt.text) or nxt.text.rstrip().endswith(":"):
+            continue
+        if _BOX.sub("", nxt.text).strip():
+            used.update((id(line), id(nxt)))
+            out.append((line, nxt))
+    return out
+
+
+def read_pairs_rules(arr: ArraySpec, ctx: DocContext, reader: str) -> list[FieldValue]:
     """Key/value pairs of a form, in two passes: 'Label: value' or a colon label with its value
     to the right or directly below; then a label without colon (a few words of letters) with
     the segment beside it on its row ('Date   9/3/92').
