@@ -63,7 +63,9 @@ def field_choices(
     wanted: list[str] | None = None,
 ) -> tuple[list[FieldChoice], dict]:
     """Candidates and (with a scorer) their probabilities for each scalar field; also the
-    feature matrices, for training."""
+    feature matrices, for training (without a scorer: every candidate's row; with one, the
+    rows of the candidates the rough pass kept, so that a long document's matrices are
+    never all held at once)."""
     import numpy as np
 
     from docvlm.evaluate import normalise
@@ -94,21 +96,25 @@ def field_choices(
                 arrays = arrays + CandArrays.of(doc, [rc])
         field_cands[spec.path] = cands
         fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
-        matrices[spec.path] = FieldFeatures(doc, spec, fp).matrix(
-            cands, kinds[key[:1]], base, rule, norms, arrays
-        )
+        X = FieldFeatures(doc, spec, fp).matrix(cands, kinds[key[:1]], base, rule, norms, arrays)
+        if scorer is not None:
+            kept = scorer.rough_keep(X)
+            if len(kept) < len(X):
+                X, field_cands[spec.path] = X[kept], [cands[k] for k in kept]
+        matrices[spec.path] = X
     # every field's rows in one run of the model (a run has a fixed cost of its own)
     stacked = [matrices[spec.path] for spec in specs]
-    if scorer is not None:
-        scored = scorer.predict_top(stacked)
+    if scorer is not None and stacked:
+        probs = scorer.predict(np.concatenate(stacked))
     else:
-        scored = [(np.arange(len(X)), np.zeros(len(X))) for X in stacked]
-    choices = []
-    for spec, (kept, probs) in zip(specs, scored, strict=True):
-        cands = field_cands[spec.path]
-        if len(kept) < len(cands):
-            cands = [cands[k] for k in kept]
-        choices.append(FieldChoice(spec.path, cands, probs, phrases[spec.path].groups))
+        probs = np.zeros(sum(len(X) for X in stacked))
+    choices, start = [], 0
+    for spec, X in zip(specs, stacked, strict=True):
+        choices.append(
+            FieldChoice(spec.path, field_cands[spec.path], probs[start : start + len(X)],
+                        phrases[spec.path].groups)
+        )  # fmt: skip
+        start += len(X)
     return choices, matrices
 
 

@@ -89,21 +89,19 @@ class Scorer:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return _run(self.session, X)
 
+    def rough_keep(self, X: np.ndarray) -> np.ndarray:
+        """The rows of one field's matrix worth the whole model (indices, in order): its
+        ``keep`` best by the rough model, or all of them when there are no more."""
+        if self.rough is None or len(X) <= self.keep:
+            return np.arange(len(X))
+        return np.sort(np.argpartition(-_run(self.rough, X), self.keep)[: self.keep])
+
     def predict_top(self, matrices: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each field's feature matrix: the rows worth scoring (indices, in order) and
         their probabilities. With a rough model, a field with more than ``keep`` candidates
         keeps its ``keep`` best by the rough score; the rest are not values worth the whole
         model's time (the decoder reads the top 50 of a field)."""
-        sizes = [len(X) for X in matrices]
-        big = [i for i, n in enumerate(sizes) if n > self.keep] if self.rough else []
-        kept = [np.arange(n) for n in sizes]
-        if big:
-            rough = _run(self.rough, np.concatenate([matrices[i] for i in big]))
-            start = 0
-            for i in big:
-                r = rough[start : start + sizes[i]]
-                start += sizes[i]
-                kept[i] = np.sort(np.argpartition(-r, self.keep)[: self.keep])
+        kept = [self.rough_keep(X) for X in matrices]
         rows = [X[k] for X, k in zip(matrices, kept, strict=True)]
         probs = self.predict(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.float32)
         out, start = [], 0
