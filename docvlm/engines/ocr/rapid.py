@@ -244,7 +244,7 @@ class RapidOcrEngine(OcrEngine):
 
         length = image.shape[1 - axis]
         boxes: list[np.ndarray] = []
-        prev: list[np.ndarray] = []  # what the previous tile kept
+        prev = np.zeros((0, 4))  # the boxes (x0, y0, x1, y1) the previous tile kept
         start = 0
         # each tile keeps the boxes centred in its own share, widened by a slack: two tiles
         # place a line on their border a few pixels apart, and with a hard border each
@@ -259,14 +259,12 @@ class RapidOcrEngine(OcrEngine):
             kept = []
             for box in self._detect_tile(engine, np.ascontiguousarray(part), scale):
                 box[:, axis] += start
-                if lo <= float(box[:, axis].mean()) < hi and not any(
-                    _same_box(box, other) for other in prev
-                ):
+                if lo <= float(box[:, axis].mean()) < hi and not _repeats(box, prev):
                     kept.append(box)
             boxes.extend(kept)
             if end >= length:
                 return boxes
-            prev = kept
+            prev = np.array([[*b.min(axis=0), *b.max(axis=0)] for b in kept]).reshape(-1, 4)
             start = end - overlap
 
     def _detect_tile(self, engine: Any, image: np.ndarray, scale: float) -> list[np.ndarray]:
@@ -472,12 +470,16 @@ def _widen(box: np.ndarray, pad: float) -> np.ndarray:
     return box
 
 
-def _same_box(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two detections of one line: their boxes share half of the smaller one's area."""
-    ax0, ay0, ax1, ay1 = a[:, 0].min(), a[:, 1].min(), a[:, 0].max(), a[:, 1].max()
-    bx0, by0, bx1, by1 = b[:, 0].min(), b[:, 1].min(), b[:, 0].max(), b[:, 1].max()
-    w, h = min(ax1, bx1) - max(ax0, bx0), min(ay1, by1) - max(ay0, by0)
-    if w <= 0 or h <= 0:
+def _repeats(box: np.ndarray, kept: np.ndarray) -> bool:
+    """A second detection of a line already kept: the box shares half of the smaller one's
+    area with one of ``kept`` (their x0, y0, x1, y1 rows)."""
+    if not len(kept):
         return False
-    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
-    return w * h >= 0.5 * max(smaller, 1e-6)
+    import numpy as np
+
+    (x0, y0), (x1, y1) = box.min(axis=0), box.max(axis=0)
+    w = np.minimum(x1, kept[:, 2]) - np.maximum(x0, kept[:, 0])
+    h = np.minimum(y1, kept[:, 3]) - np.maximum(y0, kept[:, 1])
+    areas = (kept[:, 2] - kept[:, 0]) * (kept[:, 3] - kept[:, 1])
+    smaller = np.maximum(np.minimum((x1 - x0) * (y1 - y0), areas), 1e-6)
+    return bool(np.any((w > 0) & (h > 0) & (w * h >= 0.5 * smaller)))

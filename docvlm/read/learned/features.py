@@ -567,10 +567,6 @@ class FieldFeatures:
         self._line_sim = self.label_sims([ln.text for ln in doc.lines])
         self.doc_max = max(self._line_sim, default=0.0)
 
-    def label_sim(self, text: str) -> float:
-        """``label_similarity(self.fp, text)``."""
-        return self.label_sims([text])[0]
-
     def label_sims(self, texts: list[str]) -> list[float]:
         """:meth:`label_sim` of each text, in one pass."""
         return self._scores([_label_text(t) for t in texts])
@@ -583,9 +579,6 @@ class FieldFeatures:
     def _text_scores(self, texts: _Texts) -> np.ndarray:
         scores = np.append(np.asarray(self._index.best_many(texts.distinct), np.float64), 0.0)
         return scores[texts.index]
-
-    def sim(self, i: int) -> float:
-        return self._line_sim[i] if i >= 0 else 0.0
 
     def matrix(
         self,

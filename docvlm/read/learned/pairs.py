@@ -27,14 +27,14 @@ import numpy as np
 from docvlm.datamodel import Line
 from docvlm.errors import ConfigError
 from docvlm.normalize import compact, levenshtein
+from docvlm.read.learned.scorer import OnnxModel
 from docvlm.read.learned.vocab import all_term_similarity
 from docvlm.read.rules.context import DocContext
+from docvlm.read.rules.items import _BOX, _KEY
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "models" / "pairs"
 MODEL_FILE, ROLES_FILE, META_FILE = "pairs.onnx", "roles.onnx", "pairs.json"
 
-_KEY = re.compile(r"^\s*([^:]{1,60}?)\s*:\s*(.*)$")
-_BOX = re.compile(r"^\s*(?:\[\s*[xXvV✓✔]?\s*\]|[☐☑☒■□])\s*")  # checkbox marks
 _MARK = re.compile(r"[\[\]☐☑☒■□✓✔]|^\s*[xX]\s")
 
 WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE = 0, 1, 2, 3, 4, 5
@@ -492,30 +492,6 @@ def clean_value(text: str) -> str:
     return _BOX.sub("", text).strip()
 
 
-def _session(path: Path):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(
-            str(path), sess_options=so, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ConfigError(f"{path}: cannot load the pair model: {exc}") from exc
-    outputs = [o.name for o in session.get_outputs()]
-    out = "probabilities" if "probabilities" in outputs else outputs[-1]
-    return session, session.get_inputs()[0].name, out
-
-
-def _run(sess, X: np.ndarray, width: int) -> np.ndarray:
-    session, name, output = sess
-    if len(X) == 0:
-        return np.zeros((0, width), dtype=np.float32)
-    return np.asarray(session.run([output], {name: X.astype(np.float32)})[0])
-
-
 class PairModel:
     """The role and link models of a folder (default: the shipped one), loaded once."""
 
@@ -533,17 +509,16 @@ class PairModel:
             raise ConfigError(f"{self.folder}: the pair model was trained with other features")
         self.threshold = float(self.meta.get("threshold", 0.5))
         self.second = float(self.meta.get("second", 1.1))
-        self._links = _session(model)
-        self._roles = _session(roles)
+        self._links = OnnxModel(model, "the pair model")
+        self._roles = OnnxModel(roles, "the pair model")
 
     def roles(self, cands: Candidates) -> np.ndarray:
         """P(key), P(value) of every unit."""
-        return _run(self._roles, cands.R, 3)[:, 1:3]
+        return self._roles.run(cands.R, 3)[:, 1:3]
 
     def predict(self, cands: Candidates) -> np.ndarray:
         """P(link) of every candidate pair."""
-        out = _run(self._links, with_roles(cands, self.roles(cands)), 2)
-        return out[:, 1] if out.ndim == 2 else out
+        return self._links.positive(with_roles(cands, self.roles(cands)))
 
     def links(self, ctx: DocContext) -> list[Link]:
         cands = candidates(ctx)

@@ -81,53 +81,50 @@ class Scorer:
             )
         cal = self.meta["calibration"]
         self.calibration = Calibration(cal["x"], cal["y"])
-        self.session = _session(model)
+        self.model = OnnxModel(model)
         rough = self.folder / ROUGH_FILE
-        self.rough = _session(rough) if rough.is_file() else None
+        self.rough = OnnxModel(rough) if rough.is_file() else None
         self.keep = int(self.meta.get("rough", {}).get("keep", ROUGH_KEEP))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return _run(self.session, X)
+        return self.model.positive(X)
 
     def rough_keep(self, X: np.ndarray) -> np.ndarray:
         """The rows of one field's matrix worth the whole model (indices, in order): its
         ``keep`` best by the rough model, or all of them when there are no more."""
         if self.rough is None or len(X) <= self.keep:
             return np.arange(len(X))
-        return np.sort(np.argpartition(-_run(self.rough, X), self.keep)[: self.keep])
-
-    def predict_top(self, matrices: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """For each field's feature matrix: the rows worth scoring (indices, in order) and
-        their probabilities. With a rough model, a field with more than ``keep`` candidates
-        keeps its ``keep`` best by the rough score; the rest are not values worth the whole
-        model's time (the decoder reads the top 50 of a field)."""
-        kept = [self.rough_keep(X) for X in matrices]
-        rows = [X[k] for X, k in zip(matrices, kept, strict=True)]
-        probs = self.predict(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.float32)
-        out, start = [], 0
-        for k in kept:
-            out.append((k, probs[start : start + len(k)]))
-            start += len(k)
-        return out
+        return np.sort(np.argpartition(-self.rough.positive(X), self.keep)[: self.keep])
 
 
-def _session(model: Path):
-    import onnxruntime as ort
+class OnnxModel:
+    """An ONNX classifier run on one thread, its input and output names found once."""
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ConfigError(f"{model}: cannot load the scorer: {exc}") from exc
+    def __init__(self, path: Path, what: str = "the scorer") -> None:
+        import onnxruntime as ort
 
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=so, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ConfigError(f"{path}: cannot load {what}: {exc}") from exc
+        outputs = [o.name for o in self.session.get_outputs()]
+        self.output = "probabilities" if "probabilities" in outputs else outputs[-1]
+        self.input = self.session.get_inputs()[0].name
 
-def _run(session, X: np.ndarray) -> np.ndarray:
-    if len(X) == 0:
-        return np.zeros(0, dtype=np.float32)
-    outputs = [o.name for o in session.get_outputs()]
-    name = "probabilities" if "probabilities" in outputs else outputs[-1]
-    out = session.run([name], {session.get_inputs()[0].name: np.asarray(X, np.float32)})[0]
-    out = np.asarray(out)
-    return out[:, 1] if out.ndim == 2 else out
+    def run(self, X: np.ndarray, width: int = 2) -> np.ndarray:
+        """The class probabilities of each row (``width`` columns; no rows: an empty one)."""
+        if len(X) == 0:
+            return np.zeros((0, width), dtype=np.float32)
+        return np.asarray(
+            self.session.run([self.output], {self.input: np.asarray(X, np.float32)})[0]
+        )
+
+    def positive(self, X: np.ndarray) -> np.ndarray:
+        """P(class 1) of each row."""
+        out = self.run(X)
+        return out[:, 1] if out.ndim == 2 else out

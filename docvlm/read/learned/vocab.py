@@ -239,13 +239,7 @@ _ALL = tuple(dict.fromkeys((p, 1.0) for phrases in TERMS.values() for p in phras
 
 def all_term_similarity(text: str) -> float:
     """How much ``text`` reads like any business label at all (labels are seldom values)."""
-    global _ALL_INDEX
-    text = _clean(text)
-    if not text or len(text) > 60:
-        return 0.0
-    if _ALL_INDEX is None:  # built once: looking it up by its key hashed ~800 phrases a call
-        _ALL_INDEX = phrase_index(_ALL)
-    return _ALL_INDEX.best(text)
+    return all_term_similarity_many([text])[0]
 
 
 def all_term_similarity_many(texts: list[str]) -> list[float]:

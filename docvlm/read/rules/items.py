@@ -341,7 +341,7 @@ def _colon_labels(ctx: DocContext, used: set[int]) -> list[tuple[Line, Line]]:
         )
         if nxt is None or abs(nxt.bbox[0] - line.bbox[0]) > ctx.line_height:
             continue
-        if nxt is None or _KEY.match(nxt.text) or nxt.text.rstrip().endswith(":"):
+        if _KEY.match(nxt.text) or nxt.text.rstrip().endswith(":"):
             continue
         if _BOX.sub("", nxt.text).strip():
             used.update((id(line), id(nxt)))
