@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,12 +38,13 @@ class DevSet:
     folder: str  # documents, under the set
     pattern: str
     schema: str  # file under benchmarks/schemas or schemas/
+    month_first: bool = False  # labels print dates month first (the set's README says so)
 
 
 SETS = {
     "sroie": DevSet("sroie", "images", "*.jpg", "sroie.schema.json"),
     "wildreceipt": DevSet("wildreceipt", "images", "*.jpg", "wildreceipt.schema.json"),
-    "adbuy": DevSet("adbuy", "pdfs", "*.pdf", "adbuy.schema.json"),
+    "adbuy": DevSet("adbuy", "pdfs", "*.pdf", "adbuy.schema.json", month_first=True),
     "einvoice": DevSet("einvoice", "pdfs", "*.pdf", "einvoice.schema.json"),
     "funsd": DevSet("funsd", "images", "*.png", "funsd.schema.json"),
 }
@@ -69,7 +71,20 @@ def truth(dev: DevSet, doc: Path) -> dict:
         return {"pairs": funsd_pairs(raw)}
     if dev.name == "einvoice":
         raw = {k: v for k, v in raw.items() if k != "line_item_count"}
+    if dev.month_first:  # "03/08/20" is 8 March: to ISO here, not read day first later
+        from docvlm.normalize import parse_date
+
+        dates = _date_fields(dev)
+        raw = {k: (parse_date(v, dayfirst=False) or v) if k in dates and isinstance(v, str)
+               else v for k, v in raw.items()}  # fmt: skip
     return raw
+
+
+@lru_cache(maxsize=None)
+def _date_fields(dev: DevSet) -> frozenset[str]:
+    from docvlm.schema import load_schema
+
+    return frozenset(f.path for f in load_schema(schema_path(dev)).fields if f.is_date)
 
 
 def cache(names: list[str], cache_dir: Path) -> None:
