@@ -9,6 +9,8 @@ layout rules of :mod:`docvlm.read.rules.items`, which are generic table/form geo
 
 from __future__ import annotations
 
+import re
+
 from docvlm.datamodel import FieldValue, ReaderOptions
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.learned.decode import Decoded, FieldChoice, decode
@@ -56,6 +58,20 @@ def rule_values(doc: DocLines, schema: SchemaSpec) -> dict[str, FieldValue]:
     return {v.path: v for v in chosen if v.path in specs and v.value is not None}
 
 
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DECIMAL = re.compile(r"-?\d+\.\d{2}")
+
+
+def _fits(spec: FieldSpec, norm: str) -> bool:
+    """Whether a normalised value is of the field's type (a rule may return text for a
+    date or a number field: that is no candidate for it)."""
+    if spec.is_date:
+        return bool(_ISO.fullmatch(norm))
+    if spec.is_number:
+        return bool(_DECIMAL.fullmatch(norm))
+    return True
+
+
 def field_choices(
     doc: DocLines,
     schema: SchemaSpec,
@@ -87,7 +103,7 @@ def field_choices(
         cands, base, norms, arrays = pools[key]
         rule = None
         fv = rules.get(spec.path)
-        if fv is not None:
+        if fv is not None and _fits(spec, normalise(spec, fv.value)):
             rule = (normalise(spec, fv.value), fv.confidence)
             rc = rule_candidate(doc, fv.value, fv.raw or "", fv.page, fv.bbox)
             if rc is not None:  # the rule's value competes as one more candidate
