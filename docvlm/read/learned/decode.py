@@ -115,6 +115,7 @@ def _arithmetic(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
     if any(c is None for c in current):
         return
     best_joint = float(np.prod([c.prob for c in current]))
+    printed = {c.value for fc in roles for c in fc.cands if _is_number(c.value)}
     chosen = None
     for combo in itertools.product(*(_top(fc) for fc in roles)):
         vals = [c.value for _, c in combo]
@@ -122,6 +123,10 @@ def _arithmetic(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
             continue
         if len(combo) == 3:
             ok = abs(vals[0] + vals[1] - vals[2]) < 0.011 and vals[1] < vals[2]
+        elif sub is None:
+            # no subtotal field: the tax and the total hold when the page prints the net
+            # amount they differ by (net + tax = total; a tax of 0 leaves the total as net)
+            ok = 0 <= vals[0] < vals[1] and _printed(printed, vals[1] - vals[0])
         else:
             ok = 0 < vals[0] < vals[1]
         if not ok:
@@ -133,6 +138,10 @@ def _arithmetic(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
         return
     for fc, (p, cand) in zip(roles, chosen[1], strict=True):
         picks[fc.path] = Decoded(cand, p, constrained=True)
+
+
+def _printed(values: set, x: float) -> bool:
+    return any(abs(v - x) < 0.011 for v in values)
 
 
 def _date_order(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:

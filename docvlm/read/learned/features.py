@@ -18,6 +18,7 @@ import bisect
 import re
 import statistics
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,8 @@ FEATURES = (
     "date_rank", "line_order", "r_title", "r_table", "r_margin", "field_group_w",
     "block_aligned", "n_fields_typed", "alt_order", "rule_agree", "rule_conf",
     "date_ambiguous", "reads_month_first", "doc_order_evidence", "doc_usd",
-    "doc_no_currency", "doc_decimal_comma",
+    "doc_no_currency", "doc_decimal_comma", "sum_of_two", "part_of_sum", "sum_above",
+    "left_h_ratio", "left_below_label",
 )  # fmt: skip
 _F = {name: i for i, name in enumerate(FEATURES)}
 
@@ -96,6 +98,22 @@ class DocLines:
     _spans: dict[int, list | None] = field(default_factory=dict)
     _whole_boxes: dict[int, BBox] = field(default_factory=dict)  # spans of a whole line
     _line_arrays: LineArrays | None = None
+    _sums: AmountSums | None = None
+    _labelness: dict[int, float] = field(default_factory=dict)
+
+    def amount_sums(self) -> AmountSums:
+        """Which printed amounts add up with others (found once)."""
+        if self._sums is None:
+            self._sums = AmountSums.of(self)
+        return self._sums
+
+    def line_labelness(self, idx: Iterable[int]) -> dict[int, float]:
+        """How much each line ``idx`` reads like a label (found once per line)."""
+        todo = sorted({i for i in idx if i >= 0 and i not in self._labelness})
+        if todo:
+            scores = all_term_similarity_many([self.lines[i].text for i in todo])
+            self._labelness.update(zip(todo, map(float, scores), strict=True))
+        return self._labelness
 
     def line_arrays(self) -> LineArrays:
         """Line boxes, regions and page sizes as arrays (built once)."""
@@ -408,6 +426,14 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols: dict[str, Any] = {}
     cols["d_left"] = np.where(left >= 0, (lb[L, 0] - lb[left, 2]) / pw, 0.0)
     cols["d_above"] = np.where(up >= 0, (lb[L, 1] - lb[up, 3]) / h, 0.0)
+    # a label is set like its value; a heading beside a value is much taller than it
+    own_h = np.maximum(lb[L, 3] - lb[L, 1], 1e-3)
+    cols["left_h_ratio"] = np.where(left >= 0, (lb[left, 3] - lb[left, 1]) / own_h, 0.0)
+    # a label with a value under it heads a block ("Bill To" over a name): what stands to
+    # its right is another heading, not its value; a label over a label is a key list
+    under_left = np.where(left >= 0, nb.below[left], -1)
+    label_of = doc.line_labelness(under_left.tolist())
+    cols["left_below_label"] = [label_of.get(k, -1.0) for k in under_left.tolist()]
     alt = np.fromiter((c.alt for c in cands), dtype=bool, count=n)
     ambiguous = np.fromiter((c.ambiguous for c in cands), dtype=bool, count=n)
     cols["alt_order"], cols["date_ambiguous"] = alt, ambiguous
@@ -438,6 +464,11 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
         for c in cands
     ]
     cols["labelness"] = all_term_similarity_many([c.text for c in cands])
+    sums = doc.amount_sums()
+    cents = [_cents(c.value) if c.kind in ("amount", "rule") else None for c in cands]
+    cols["sum_of_two"] = [k is not None and k in sums.sum_of_two.get(c.page, ()) for c, k in zip(cands, cents, strict=True)]  # fmt: skip
+    cols["part_of_sum"] = [k is not None and k in sums.part_of_sum.get(c.page, ()) for c, k in zip(cands, cents, strict=True)]  # fmt: skip
+    cols["sum_above"] = [k is not None and (c.line, k) in sums.sum_above for c, k in zip(cands, cents, strict=True)]  # fmt: skip
     X[np.arange(n), [_F[f"k_{c.kind}"] for c in cands]] = 1
     # what the document says of its locale (the date order a reading should follow)
     X[:, _F["doc_order_evidence"]] = ctx.order_evidence
@@ -447,6 +478,63 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     for name, values in cols.items():
         X[:, _F[name]] = values
     return X
+
+
+def _cents(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return round(value * 100)
+
+
+@dataclass
+class AmountSums:
+    """Arithmetic that holds between the amounts printed with decimals on a page, whatever
+    the document says around them: a total is the sum of a subtotal and a tax, or of the
+    line amounts above it; a tax or a subtotal is a part of such a sum; cash tendered is the
+    total plus the change. The scorer learns which of these tells a field's value."""
+
+    sum_of_two: dict[int, set[int]]  # page -> cents that are the sum of two other amounts
+    part_of_sum: dict[int, set[int]]  # page -> cents that added to another give a third
+    sum_above: set[tuple[int, int]]  # (line, cents): the sum of 2+ line amounts right above
+
+    @classmethod
+    def of(cls, doc: DocLines, window: int = 30, most: int = 400) -> AmountSums:
+        per_line: list[tuple[int, int, list[int]]] = []  # (page, line, cents on the line)
+        for i, ln in enumerate(doc.lines):
+            found = []
+            for m in _AMOUNT.finditer(ln.text):
+                if not _DECIMALS.search(m.group(0)):
+                    continue
+                value = parse_amount(m.group(0), doc.ctx.decimal_comma)
+                k = _cents(value)
+                if k is not None:
+                    found.append(k)
+            if found:
+                per_line.append((ln.page, i, found))
+        sum_of_two: dict[int, set[int]] = {}
+        part_of_sum: dict[int, set[int]] = {}
+        sum_above: set[tuple[int, int]] = set()
+        pages = sorted({p for p, _, _ in per_line})
+        for page in pages:
+            rows = [(i, f) for p, i, f in per_line if p == page]
+            values = np.unique(np.asarray([k for _, f in rows for k in f], dtype=np.int64))
+            if 2 <= len(values) <= most:
+                pair = values[:, None] + values[None, :]
+                off = ~np.eye(len(values), dtype=bool)  # two different amounts
+                sums = set(pair[off].tolist()) & set(values.tolist())
+                sum_of_two[page] = sums
+                # a is a part when a + b = c for amounts b, c (b != a)
+                hit = np.isin(pair, values) & off
+                part_of_sum[page] = set(values[hit.any(axis=1)].tolist())
+            # the line's last amount continues a column: a run of 2+ of them sums to one below
+            column = [f[-1] for _, f in rows]
+            for j, (i, found) in enumerate(rows):
+                run = 0
+                for n, k in enumerate(reversed(column[max(0, j - window) : j]), start=1):
+                    run += k
+                    if n >= 2 and run in found:
+                        sum_above.add((i, run))
+        return cls(sum_of_two, part_of_sum, sum_above)
 
 
 def _text_features(text: str) -> tuple[float, ...]:
