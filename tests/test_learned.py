@@ -51,11 +51,12 @@ def test_labels_of_other_fields_score_lower():
     assert label_similarity(start, "Flight Start Date") > label_similarity(start, "Remit Address")
 
 
-def _page(lines: list[tuple[float, float, str]]) -> list[Page]:
+def _page(lines: list[tuple]) -> list[Page]:
+    """A text-layer page of ``(x, y, text[, font size])`` lines."""
     doc = pymupdf.open()
     pg = doc.new_page(width=595, height=842)
-    for x, y, text in lines:
-        pg.insert_text((x, y), text, fontsize=10)
+    for x, y, text, *size in lines:
+        pg.insert_text((x, y), text, fontsize=size[0] if size else 10)
     from docvlm.datamodel import Word
 
     words = [Word(text=w[4], bbox=(w[0], w[1], w[2], w[3])) for w in pg.get_text("words")]
@@ -121,6 +122,63 @@ def test_decoder_prefers_amounts_that_add_up_and_uses_a_span_once():
     two = decode([FieldChoice("a", [shared, _cand(6.0, 8)], np.array([0.9, 0.2])),
                   FieldChoice("b", [shared, _cand(7.0, 7)], np.array([0.8, 0.3]))])  # fmt: skip
     assert two["a"].cand.value == 5.0 and two["b"].cand.value == 7.0
+
+
+def test_decoder_checks_tax_and_total_against_a_printed_net_amount():
+    # no subtotal field: total 110 with tax 10 holds because the page prints 100 (the net);
+    # the likelier 100 as the total has no net amount to go with any tax
+    tax = [_cand(10.0, 3), _cand(19.0, 4)]
+    total = [_cand(100.0, 5), _cand(110.0, 6), _cand(7.5, 7)]
+    fields = [
+        FieldChoice("vat", tax, np.array([0.7, 0.2]), (("tax", 1.0),)),
+        FieldChoice("sum", total, np.array([0.6, 0.4, 0.1]), (("total", 1.0),)),
+    ]
+    picks = decode(fields)
+    assert (picks["vat"].cand.value, picks["sum"].cand.value) == (10.0, 110.0)
+    assert picks["sum"].constrained
+    # without the net amount on the page, nothing holds and the likelier total stays
+    other = [_cand(100.0, 5), _cand(112.0, 6)]
+    fields[1] = FieldChoice("sum", other, np.array([0.6, 0.4]), (("total", 1.0),))
+    picks = decode(fields)
+    assert picks["sum"].cand.value == 100.0 and not picks["sum"].constrained
+
+
+def test_amount_sums_see_totals_parts_and_running_sums():
+    doc = DocLines.build(_page([
+        (40, 40, "Coffee 3.50"), (40, 60, "Cake 6.50"), (40, 80, "Subtotal 10.00"),
+        (40, 100, "Tax 0.80"), (40, 120, "Total 10.80"), (40, 140, "Cash 50.00"),
+        (40, 160, "Change 39.20"), (40, 180, "Table 12"),
+    ]))  # fmt: skip
+    sums = doc.amount_sums()
+    assert {1000, 1080, 5000} <= sums.sum_of_two[1]  # 3.50+6.50, 10.00+0.80, 10.80+39.20
+    assert {80, 1000, 3920} <= sums.part_of_sum[1]
+    assert 1200 not in sums.sum_of_two[1] | sums.part_of_sum[1]  # printed without decimals
+    line = {ln.text: i for i, ln in enumerate(doc.lines)}
+    assert (line["Subtotal 10.00"], 1000) in sums.sum_above  # the items above it
+    assert (line["Total 10.80"], 1080) in sums.sum_above  # subtotal + tax above it
+    assert (line["Tax 0.80"], 80) not in sums.sum_above
+    spec = _spec("total", "Total amount paid", type="number")
+    cands = typed_candidates(doc, spec)
+    from docvlm.read.learned.features import _F, base_matrix
+
+    X = base_matrix(doc, cands)
+    by_value = {c.value: X[k] for k, c in enumerate(cands)}
+    assert by_value[10.8][_F["sum_above"]] == 1 and by_value[10.8][_F["sum_of_two"]] == 1
+    assert by_value[0.8][_F["sum_of_two"]] == 0 and by_value[0.8][_F["part_of_sum"]] == 1
+
+
+def test_a_heading_beside_a_value_is_told_from_a_label_by_its_height():
+    from docvlm.read.learned.features import _F, base_matrix
+
+    doc = DocLines.build(_page([(40, 60, "INVOICE", 30), (380, 50, "Hale Ltd"),
+                                (40, 120, "Invoice #"), (200, 120, "TH-0311")]))  # fmt: skip
+    spec = _spec("invoice_number", "Invoice number")
+    cands = [c for c in typed_candidates(doc, spec) if c.kind == "segment"]
+    X = base_matrix(doc, cands)
+    ratio = dict(zip([c.text for c in cands], X[:, _F["left_h_ratio"]], strict=True))
+    assert ratio["Hale Ltd"] > 2.0  # the title is three times its height
+    assert 0.7 < ratio["TH-0311"] < 1.4  # its label is set like it
+    assert ratio["INVOICE"] == 0  # nothing on its left
 
 
 def test_decoder_keeps_end_dates_after_start_dates():
@@ -331,3 +389,45 @@ def test_a_field_with_nothing_to_read_is_left_empty_not_guessed():
     }
     assert values["invoice_number"].value == "INV-9900"
     assert "total" not in values and "currency" not in values, values
+
+
+def test_a_block_heading_beside_a_value_is_told_from_a_key_list():
+    from docvlm.read.learned.features import _F, base_matrix
+
+    # "Bill To | Deliver To" heads two blocks: under "Bill To" stands a name, not a label
+    doc = DocLines.build(_page([
+        (40, 60, "Bill To"), (300, 60, "Deliver To"), (40, 75, "Hale Ltd"),
+        (300, 75, "Institute of Optics"), (40, 200, "Order No."), (200, 200, "OR-5521"),
+        (40, 215, "Date"), (200, 215, "12 March 2024"),
+    ]))  # fmt: skip
+    spec = _spec("buyer_name", "Name of the customer billed")
+    cands = [c for c in typed_candidates(doc, spec) if c.kind == "segment"]
+    X = base_matrix(doc, cands)
+    below = dict(zip([c.text for c in cands], X[:, _F["left_below_label"]], strict=True))
+    assert below["OR-5521"] > below["Deliver To"] + 0.2  # a label under "Order No."
+    assert below["Bill To"] == -1  # nothing on its left
+
+
+def test_a_rule_value_of_the_wrong_type_is_no_candidate():
+    from docvlm.read.learned.reader import _fits
+
+    date = _spec("flight_from", "Flight start date", type="string", format="date")
+    amount = _spec("gross", "Gross amount", type="number")
+    assert _fits(date, normalise(date, "2024-03-12"))
+    assert not _fits(date, normalise(date, "POLITICAL/VOTE $1,050.00"))
+    assert _fits(amount, normalise(amount, "$1,050.00"))
+    assert not _fits(amount, normalise(amount, "Remit Address"))
+    assert _fits(_spec("advertiser", "Advertiser"), "anything")
+
+
+def test_generated_documents_sometimes_print_a_delivery_block_beside_the_buyer():
+    from docvlm.read.learned.generator import _SHIP_TO, _check, generate, pdf_text
+
+    labels = [w.lower() for words in _SHIP_TO.values() for w in words]
+    with_block = 0
+    for seed in range(40):
+        doc = generate(seed, "colon", False)
+        _check(doc)  # the buyer's truth is still printed and reads back
+        text = pdf_text(doc).lower()
+        with_block += any(label in text for label in labels)
+    assert 0 < with_block < 40

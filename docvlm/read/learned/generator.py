@@ -739,17 +739,27 @@ def _block(c: _Canvas, ctx: _Ctx, lines: list[str], x: float, font: str, size: f
         c.y += size * 1.25
 
 
+_SHIP_TO = {"en": ["Ship To", "Deliver To", "Delivery Address", "Shipping Address"],
+            "de": ["Lieferanschrift", "Lieferadresse", "Warenempfänger"],
+            "fr": ["Adresse de livraison", "Livrer à", "Lieu de livraison"],
+            "es": ["Dirección de envío", "Entregar a", "Lugar de entrega"]}  # fmt: skip
+
+
 def _party(c: _Canvas, ctx: _Ctx, who: str, x: float, centre: float | None = None,
-           big: bool = False, labelled: float = 0.3):  # fmt: skip
-    """A name (optionally labelled) with its address block below."""
+           big: bool = False, labelled: float = 0.3, beside: tuple | None = None):  # fmt: skip
+    """A name (optionally labelled) with its address block below; ``beside`` = (random
+    generator, x): sometimes a labelled delivery address of the same shape stands there,
+    its heading on the label's row (what is beside a label is not always its value)."""
     name_key, addr_key = f"{who}_name", f"{who}_address"
     size = ctx.rng.uniform(14, 18) if big else ctx.size
     c.need(size * 5)
+    top, heading = c.y, None
     if name_key in ctx.printed_keys:
         name = ctx.value(name_key)
         if ctx.rng.random() < labelled:
             if ctx.rng.random() < 0.5:
-                c.text(x, c.y, ctx.label(name_key), ctx.font, ctx.size - 1)
+                heading = ctx.font
+                c.text(x, c.y, ctx.label(name_key), heading, ctx.size - 1)
                 c.y += ctx.size * 1.4
             else:
                 name = f"{ctx.label(name_key, True)} {name}"
@@ -758,6 +768,17 @@ def _party(c: _Canvas, ctx: _Ctx, who: str, x: float, centre: float | None = Non
         _block(c, ctx, [name], x, ctx.bold(), size, centre)
     if addr_key in ctx.printed_keys:
         _block(c, ctx, ctx.value(addr_key).split("\n"), x, ctx.font, ctx.size, centre)
+    if beside is not None and heading is not None and centre is None:
+        rng, bx = beside
+        if rng.random() < 0.4:
+            end, c.y = c.y, top
+            label = rng.choice(_SHIP_TO[ctx.lang])
+            label = (label.upper() if ctx.upper else label) + (":" if ctx.colon else "")
+            c.text(bx, c.y, label, heading, ctx.size - 1)
+            c.y += ctx.size * 1.7
+            who = _company(rng, ctx.lang) if rng.random() < 0.5 else ctx.values[name_key]
+            _block(c, ctx, [who, *_address(rng, ctx.locale)], bx, ctx.font, ctx.size)
+            c.y = max(c.y, end)
     c.y += ctx.size * 0.8
 
 
@@ -863,6 +884,8 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
 
     # header: the seller
     centre = width / 2 if receipt else None
+    # a delivery address beside the buyer's (its own generator: other documents unchanged)
+    ship = (random.Random(f"ship-{seed}"), x + (right - x) * 0.5)
     if template == "two_column":
         top = c.y
         _party(c, ctx, "seller", x, big=True, labelled=0.1)
@@ -881,9 +904,19 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
         else:
             _style_tabstop(c, ctx, head, mx, right)
         c.y = max(c.y, left_end) + ctx.size * 1.5
-        _party(c, ctx, "buyer", x + rng.uniform(0, 40), labelled=0.7)
+        _party(c, ctx, "buyer", x + rng.uniform(0, 40), labelled=0.7, beside=ship)
     else:
-        _party(c, ctx, "seller", x, centre=centre, big=True, labelled=0.1)
+        title = _TITLES[kind][lang]
+        # the title on the letterhead's row, the seller on the other side (drawn from a
+        # generator of its own: the other documents of a seed stay as they were)
+        side = random.Random(f"beside-{seed}")
+        beside = not receipt and side.random() < 0.3
+        if beside:
+            c.text(x, c.y, title, ctx.bold(), ctx.size + side.uniform(6, 12))
+            _party(c, ctx, "seller", x + (right - x) * side.uniform(0.5, 0.65), big=True,
+                   labelled=0.1)  # fmt: skip
+        else:
+            _party(c, ctx, "seller", x, centre=centre, big=True, labelled=0.1)
         if contact:
             if receipt:
                 for k in contact:
@@ -894,10 +927,9 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
             else:
                 _style_colon(c, ctx, contact, x)
         c.y += ctx.size
-        title = _TITLES[kind][lang]
         if receipt:
             c.ctext(centre, c.y, title, ctx.bold(), ctx.size + 2)
-        else:
+        elif not beside:
             c.text(x if rng.random() < 0.6 else right - _width(title, ctx.bold(), ctx.size + 6),
                    c.y, title, ctx.bold(), ctx.size + 6)  # fmt: skip
         c.y += ctx.size * 2.2
@@ -910,7 +942,7 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
                 c.rtext(right, c.y, f"{city}, {ctx.value('issue_date')}", ctx.font, ctx.size)
                 c.y += ctx.size * 2.5
         elif not receipt and rng.random() < 0.5:
-            _party(c, ctx, "buyer", x + rng.uniform(0, 60), labelled=0.7)
+            _party(c, ctx, "buyer", x + rng.uniform(0, 60), labelled=0.7, beside=ship)
 
     # the meta block
     if template == "colon" or template == "two_column":
@@ -943,7 +975,8 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
             op[0] == "t" and op[3].endswith(values["buyer_name"]) for pg in c.pages for op in pg
         )
     ):
-        _party(c, ctx, "buyer", x + rng.uniform(0, 60), centre=centre, labelled=0.7)
+        _party(c, ctx, "buyer", x + rng.uniform(0, 60), centre=centre, labelled=0.7,
+               beside=ship)  # fmt: skip
     if not receipt and rng.random() < 0.6:
         c.text(x, c.y, rng.choice(_FILLER[lang]), ctx.font, ctx.size)
         c.y += ctx.size * 2
