@@ -62,7 +62,8 @@ def group_rows(items: list, key=lambda x: x.bbox) -> list[list]:
 
 
 def build_lines(words: list[Word], page: int, gap_factor: float = 1.0) -> list[Line]:
-    """Segments of words: same row, and no gap wider than ``gap_factor`` × text height.
+    """Segments of words: same row, and no gap wider than ``gap_factor`` × text height (nor
+    a visible one between two blocks of a PDF's text layer).
 
     PDF text layers and the OCR engine both return single words with their boxes.
     """
@@ -77,7 +78,13 @@ def build_lines(words: list[Word], page: int, gap_factor: float = 1.0) -> list[L
             prev = segment[-1]
             gap = w.bbox[0] - prev.bbox[2]
             h = min(prev.bbox[3] - prev.bbox[1], w.bbox[3] - w.bbox[1]) or median_h
-            if gap > gap_factor * max(h, 0.6 * median_h) or w.origin != prev.origin:
+            if (
+                gap > gap_factor * max(h, 0.6 * median_h)
+                or w.origin != prev.origin
+                # words of two text-layer blocks with more than a letter's space between
+                # them are two units (table cells, a label and the next column's text)
+                or (w.block != prev.block and min(w.block, prev.block) >= 0 and gap > 0.1 * h)
+            ):
                 lines.append(_make_line(segment, page))
                 segment = [w]
             else:

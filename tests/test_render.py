@@ -6,6 +6,7 @@ from conftest import SAMPLES, make_text_pdf
 
 from docvlm.datamodel import RenderOptions
 from docvlm.errors import InputError
+from docvlm.lines import build_lines
 from docvlm.render import get_renderer
 from docvlm.sources import inspect_file
 
@@ -65,3 +66,24 @@ def test_render_page_again_for_readers() -> None:
     src = inspect_file(SAMPLES / "invoices" / "inv_en_multi_01.pdf")
     image = get_renderer(src, RenderOptions(dpi=72)).render_page(src, 2)
     assert image.width > 500 and image.mode == "RGB"
+
+
+def test_two_text_blocks_on_a_row_are_two_lines(tmp_path: Path) -> None:
+    # a label written after other text lands in a block of its own, a few points right of
+    # the left column's text: on the page it reads as one row, but it is the next column
+    import pymupdf
+
+    doc = pymupdf.open()
+    pg = doc.new_page(width=595, height=842)
+    pg.insert_text((40, 100), "Remit To Sinclair Broadcast", fontsize=10)
+    pg.insert_text((40, 400), "Terms: cash in advance", fontsize=10)
+    x = 40 + pymupdf.get_text_length("Remit To Sinclair Broadcast", fontsize=10) + 6
+    pg.insert_text((x, 100), "Advertiser", fontsize=10)
+    pg.insert_text((40, 200), "Acme Corp", fontsize=10)  # one block: one line
+    doc.save(tmp_path / "rows.pdf")
+    src = inspect_file(tmp_path / "rows.pdf")
+    page = next(iter(get_renderer(src, RenderOptions(dpi=100)).iter_pages(src))).page
+    texts = [ln.text for ln in build_lines(page.words, 1)]
+    assert "Remit To Sinclair Broadcast" in texts and "Advertiser" in texts
+    assert "Acme Corp" in texts
+    assert len({w.block for w in page.words}) == 4 and min(w.block for w in page.words) >= 0

@@ -79,6 +79,7 @@ class Word(BaseModel):
     bbox: BBox
     conf: float = 1.0
     origin: str = "pdf"  # "pdf" (text layer) or "ocr"
+    block: int = -1  # the text layer's block of the word (PyMuPDF's block number); -1: none
 
 
 class Line(BaseModel):

@@ -62,12 +62,15 @@ def text_layer(page: Any, scale: float, raw: list[tuple] | None = None) -> list[
     """Words of a PDF page (or its ``get_text("words")`` tuples ``raw``) with boxes scaled to
     the rendered image's pixels."""
     words = []
-    for x0, y0, x1, y1, text, *_ in raw if raw is not None else page.get_text("words", sort=False):
+    for x0, y0, x1, y1, text, block, *_ in (
+        raw if raw is not None else page.get_text("words", sort=False)
+    ):
         text = text.strip()
         if text:
             # PyMuPDF's floats and str: nothing to validate (validation was ~2 µs a word)
             box = (float(x0 * scale), float(y0 * scale), float(x1 * scale), float(y1 * scale))
-            words.append(Word.model_construct(text=text, bbox=box, conf=1.0, origin="pdf"))
+            words.append(Word.model_construct(text=text, bbox=box, conf=1.0, origin="pdf",
+                                              block=int(block)))  # fmt: skip
     return words
 
 

@@ -1154,17 +1154,18 @@ def _noisy(words: list[tuple], rng: random.Random) -> list[Word]:
 def pages_of(doc: GeneratedDoc) -> list[Page]:
     import pymupdf
 
+    from docvlm.render.pdf import text_layer
+
     pages = []
     rng = random.Random(f"scan-{doc.seed}")
     with pymupdf.open(stream=doc.pdf, filetype="pdf") as pdf:
         for n, page in enumerate(pdf, 1):
-            raw = [(w[0] * _SCALE, w[1] * _SCALE, w[2] * _SCALE, w[3] * _SCALE, w[4])
-                   for w in page.get_text("words")]  # fmt: skip
             if doc.scan:
+                raw = [(w[0] * _SCALE, w[1] * _SCALE, w[2] * _SCALE, w[3] * _SCALE, w[4])
+                       for w in page.get_text("words")]  # fmt: skip
                 words = _noisy(raw, rng)
-            else:
-                words = [Word(text=t, bbox=(a, b, c, d), conf=1.0, origin="pdf")
-                         for a, b, c, d, t in raw]  # fmt: skip
+            else:  # the text layer as the product reads it
+                words = text_layer(page, _SCALE)
             pages.append(Page(
                 number=n, width=int(round(page.rect.width * _SCALE)),
                 height=int(round(page.rect.height * _SCALE)), dpi=DPI, has_text_layer=True,
