@@ -431,3 +431,21 @@ def test_generated_documents_sometimes_print_a_delivery_block_beside_the_buyer()
         text = pdf_text(doc).lower()
         with_block += any(label in text for label in labels)
     assert 0 < with_block < 40
+
+
+def test_a_name_is_also_offered_without_its_trailing_code():
+    doc = DocLines.build(_page([(40, 60, "Advertiser"), (200, 60, "Bernie 2020 Inc (33287)"),
+                                (40, 80, "Agent: Blue Media S(135252")]))  # fmt: skip
+    cands = typed_candidates(doc, _spec("advertiser", "The advertiser"))
+    trimmed = {c.value for c in cands if c.kind == "trimmed"}
+    assert {"Bernie 2020 Inc", "Blue Media S"} <= trimmed
+    assert "Bernie 2020 Inc (33287)" in {c.value for c in cands if c.kind == "segment"}
+    assert not any(c.kind == "trimmed" for c in cands if c.line == 0)  # no code to cut
+
+
+def test_a_date_is_no_amount_candidate():
+    doc = DocLines.build(_page([(40, 60, "Invoice date: 2024-07-01"), (40, 80, "Total 12.05"),
+                                (40, 100, "Due 03.08.2024 amount 310.00")]))  # fmt: skip
+    values = {c.value for c in typed_candidates(doc, _spec("total", "Total", type="number"))}
+    assert 12.05 in values and 310.0 in values
+    assert not values & {2024.0, 7.0, 1.0, 3.08, 8.2024, 3.0}

@@ -38,8 +38,10 @@ from docvlm.schema import FieldSpec
 
 #: ``rule``: the layout-rule reader's own value for the field, as one more candidate (it can
 #: join, clean or split text in ways no other kind does; the model learns when to trust it)
+#: ``trimmed``: a line or its part after a label without a trailing code in brackets
+#: ("Acme Corp (33287)"): names often carry an account number the value does not include
 KINDS = ("date", "amount", "pattern", "enum", "token", "segment", "after_label", "block2", "block3",
-         "rule")  # fmt: skip
+         "rule", "trimmed")  # fmt: skip
 FEATURES = (
     "f_date", "f_number", "f_integer", "f_string", "f_pattern", "f_enum",
     *(f"k_{k}" for k in KINDS),
@@ -60,6 +62,7 @@ _AMOUNT = re.compile(
     r"(?<![\w.,/-])(?:[$€£¥]\s?|[A-Z]{3}\s?)?\(?-?\d{1,3}(?:(?:[.,'\u00a0 ]\d{3})+|\d*)"
     r"(?:[.,]\d{1,2})?\)?(?:\s?(?:[A-Z]{3}|[$€£¥]))?(?![\w/]|[.,]\d)"
 )
+_TRAILING_CODE = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9][\w\-/.#]{0,30}[A-Za-z0-9](?![\w-])")
 _SEP_END = re.compile(r"[:#]\s*$|\bno\.?\s*$|\bnr\.?\s*$", re.I)
 
@@ -268,8 +271,12 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
                     if s in at:
                         at[s].ambiguous = True
         elif spec.is_number:
+            # a span that reads as a date is no amount ("2024" of "2024-07-01")
+            dated = [(ds, de) for _, ds, de in find_dates(text, ctx.dayfirst)]
             for m in _AMOUNT.finditer(text):
                 if text[m.end() : m.end() + 2].strip().startswith("%"):
+                    continue
+                if any(m.start() < de and ds < m.end() for ds, de in dated):
                     continue
                 value = parse_amount(m.group(0), ctx.decimal_comma)
                 if value is None:
@@ -333,6 +340,12 @@ def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
         rest = _norm_text(text[at:])
         if rest and rest != whole and not any(c.value == rest for c in out):
             out.append(_cand(doc, "after_label", rest, i, at, len(text)))
+    for c in list(out):
+        m = _TRAILING_CODE.search(text, c.start)
+        if m is not None and m.start() > c.start:
+            cut = _norm_text(text[c.start : m.start()])
+            if re.search(r"\w", cut) and not any(o.value == cut for o in out):
+                out.append(_cand(doc, "trimmed", cut, i, c.start, m.start()))
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
         if re.search(r"\d", tok) and tok != whole:
