@@ -449,3 +449,114 @@ def test_a_date_is_no_amount_candidate():
     values = {c.value for c in typed_candidates(doc, _spec("total", "Total", type="number"))}
     assert 12.05 in values and 310.0 in values
     assert not values & {2024.0, 7.0, 1.0, 3.08, 8.2024, 3.0}
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "role"),
+    [
+        ("flight_from", "First day the ads run", "start"),
+        ("flight_to", "Last day the ads run", "end"),
+        ("leistung_bis", "Ende des Leistungszeitraums", "end"),
+        ("periode_debut", "Début de la période", "start"),
+        ("delivery_date", "When the goods were delivered to the customer", None),
+        ("due_date", "Payment due", "end"),  # no span words: the concept group decides
+    ],
+)
+def test_a_date_fields_own_words_say_whether_it_opens_or_closes_a_span(name, description, role):
+    spec = _spec(name, description, format="date")
+    assert field_phrases(spec).role == role
+
+
+def test_range_features_mark_the_two_dates_of_a_range():
+    from docvlm.read.learned.features import _F, base_matrix
+
+    doc = DocLines.build(_page([(40, 60, "Flight 04/22/20 - 06/09/20"),
+                                (40, 80, "Order date 03/01/20")]))  # fmt: skip
+    cands = [c for c in typed_candidates(doc, _spec("start", "Start", format="date"))
+             if c.kind == "date"]  # fmt: skip
+    X = base_matrix(doc, cands)
+    by_text = {c.text: X[k] for k, c in enumerate(cands)}
+    assert by_text["04/22/20"][_F["range_first"]] == 1
+    assert by_text["04/22/20"][_F["range_second"]] == 0
+    assert by_text["06/09/20"][_F["range_second"]] == 1
+    assert by_text["06/09/20"][_F["range_first"]] == 0
+    assert by_text["03/01/20"][[_F["range_first"], _F["range_second"]]].sum() == 0
+
+
+def test_decoder_orders_dates_by_the_fields_own_words():
+    def d(v, line):
+        return Candidate("date", v, v, line, 0, 10, (line,), (0, 0, 1, 1), 1)
+
+    # both fields reach the same concept group; their words say which opens the span
+    fields = [
+        FieldChoice("flight_from", [d("2020-06-09", 1), d("2020-04-22", 2)],
+                    np.array([0.7, 0.6]), (("end_date", 1.0),), "start"),
+        FieldChoice("flight_to", [d("2020-04-22", 2), d("2020-06-09", 1)],
+                    np.array([0.7, 0.6]), (("end_date", 1.0),), "end"),
+    ]  # fmt: skip
+    picks = decode(fields)
+    assert picks["flight_from"].cand.value < picks["flight_to"].cand.value
+
+
+def test_a_total_that_adds_up_wins_over_a_likelier_one_that_does_not():
+    # the net (100) is printed, so 110 holds with tax 10; 100 as the total holds with nothing
+    tax = [_cand(10.0, 3)]
+    total = [_cand(100.0, 5), _cand(110.0, 6)]
+    fields = [
+        FieldChoice("vat", tax, np.array([0.907]), (("tax", 1.0),)),
+        FieldChoice("sum", total, np.array([0.666, 0.13]), (("total", 1.0),)),
+    ]
+    picks = decode(fields)
+    assert picks["sum"].cand.value == 110.0 and picks["sum"].constrained
+
+
+def test_a_code_glued_to_a_number_is_no_amount():
+    """'INV-9900' is an identifier ('INV' is no currency); 'EUR 12.50' is an amount."""
+    doc = DocLines.build(_page([(50, 50, "Invoice No.: INV-9900"), (50, 70, "Due EUR 12.50"),
+                                (50, 90, "Paid 7.00 USD")]))  # fmt: skip
+    values = {c.value for c in typed_candidates(doc, _spec("total", "Total", type="number"))}
+    assert 9900.0 not in values
+    assert {12.5, 7.0} <= values
+
+
+@pytest.mark.parametrize(
+    ("text", "courtesy"),
+    [("Welcome To The", True), ("THANK YOU FOR VISITING", True), ("Merci de votre visite", True),
+     ("Vielen Dank für Ihren Einkauf", True), ("Good Day Market", False), ("The Sea", False),
+     ("Royal Hotel", False)],
+)  # fmt: skip
+def test_greetings_and_thanks_are_courtesy_text(text, courtesy):
+    from docvlm.read.rules.labels import courtesy_ratio
+
+    assert (courtesy_ratio(text) >= 0.75) is courtesy
+
+
+def test_a_greeting_above_the_name_is_not_the_shop():
+    """A receipt that greets its customer above its name: the rules' letterhead is the name."""
+    from docvlm.read.ocr_reader import OcrReader
+    from docvlm.read.rules.context import DocContext
+
+    spec = schema_from_dict(
+        {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
+        "shop",
+    )
+    pages = _page([(200, 40, "Welcome To The", 13), (200, 60, "Harbour Fish Market", 13),
+                   (200, 80, "12 Pier Road"), (200, 95, "Portsmouth PO1 2AB"),
+                   (60, 140, "Cod and chips"), (400, 140, "8.50"),
+                   (60, 160, "TOTAL"), (400, 160, "8.50")])  # fmt: skip
+    values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
+    stores = [v.value for v in values if v.path == "store"]
+    assert stores and stores[0] == "Harbour Fish Market", values
+
+
+def test_block_features_tell_a_centred_name_from_a_name_over_its_address():
+    from docvlm.read.learned.features import _F, base_matrix
+
+    doc = DocLines.build(_page([(250, 40, "HARBOUR FISH", 14), (262, 58, "MARKET", 14),
+                                (60, 120, "Acme Trading Ltd", 14), (60, 136, "12 Pier Road", 9)]))  # fmt: skip
+    cands = [c for c in typed_candidates(doc, _spec("name", "Name")) if c.kind == "block2"]
+    X = base_matrix(doc, cands)
+    row = {c.text: X[k] for k, c in enumerate(cands)}
+    centred, over_address = row["HARBOUR FISH MARKET"], row["Acme Trading Ltd 12 Pier Road"]
+    assert centred[_F["block_centered"]] == 1 and over_address[_F["block_centered"]] == 0
+    assert centred[_F["block_h_ratio"]] > 0.9 > over_address[_F["block_h_ratio"]]

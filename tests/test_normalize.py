@@ -163,6 +163,10 @@ def _context(*texts: str):
         (("Seattle, WA 98101", "25/03/2010", "09/03/2010"), True),
         # so does a decimal comma (a European receipt that prints a US-looking code)
         (("Calle Mayor 7", "DE 12345", "09/03/2010", "Total 16,70", "IVA 4,20"), True),
+        # a North American phone number says where it is from as an address does
+        (("meijer", "Sawmill Rd.", "(614) 766 4494", "07/11/12"), False),
+        (("Oyaji", "(415) 379-3604", "8/9/2008", "Total 86.26"), False),
+        (("Golden Chopsticks", "Tel:020-6207040", "12-07-10"), True),  # not that format
     ],
 )
 def test_a_us_postal_address_makes_ambiguous_dates_month_first(texts, dayfirst) -> None:

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from docvlm.read.learned.features import Candidate
+from docvlm.read.learned.vocab import group_role
 
-_ROLE = {
-    "subtotal": "subtotal", "net_amount": "subtotal", "tax": "tax", "total": "total",
-    "gross_amount": "total", "issue_date": "start", "start_date": "start",
-    "due_date": "end", "end_date": "end",
-}  # fmt: skip
 _TOP = 5
+#: values that add up win over likelier ones that do not when their joint probability is
+#: at least this share of the likelier ones' (printed arithmetic is strong evidence)
+_HOLDS_RATIO = 0.1
 
 
 @dataclass
@@ -36,12 +35,11 @@ class FieldChoice:
     cands: list[Candidate]
     probs: np.ndarray
     groups: tuple[tuple[str, float], ...] = ()
+    role_of_words: str | None = None  # the field's own words' role (vocab.field_role)
 
     @property
     def role(self) -> str | None:
-        if self.groups and self.groups[0][1] >= 0.6:
-            return _ROLE.get(self.groups[0][0])
-        return None
+        return self.role_of_words or group_role(self.groups)
 
 
 @dataclass
@@ -132,7 +130,7 @@ def _arithmetic(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
         if not ok:
             continue
         joint = float(np.prod([p for p, _ in combo]))
-        if joint >= 0.25 * best_joint and (chosen is None or joint > chosen[0]):
+        if joint >= _HOLDS_RATIO * best_joint and (chosen is None or joint > chosen[0]):
             chosen = (joint, combo)
     if chosen is None:
         return

@@ -25,7 +25,13 @@ import numpy as np
 
 from docvlm.datamodel import BBox, Line, Page
 from docvlm.lines import union_box
-from docvlm.normalize import find_currency_span, find_dates, fold, parse_amount
+from docvlm.normalize import (
+    ISO_CURRENCIES,
+    find_currency_span,
+    find_dates,
+    fold,
+    parse_amount,
+)
 from docvlm.read.learned.vocab import (
     FieldPhrases,
     _clean,
@@ -34,6 +40,7 @@ from docvlm.read.learned.vocab import (
     phrase_index,
 )
 from docvlm.read.rules.context import DocContext
+from docvlm.read.rules.labels import courtesy_ratio
 from docvlm.schema import FieldSpec
 
 #: ``rule``: the layout-rule reader's own value for the field, as one more candidate (it can
@@ -54,13 +61,17 @@ FEATURES = (
     "block_aligned", "n_fields_typed", "alt_order", "rule_agree", "rule_conf",
     "date_ambiguous", "reads_month_first", "doc_order_evidence", "doc_usd",
     "doc_no_currency", "doc_decimal_comma", "sum_of_two", "part_of_sum", "sum_above",
-    "left_h_ratio", "left_below_label",
+    "left_h_ratio", "left_below_label", "range_first", "range_second", "field_start",
+    "field_end", "block_centered", "block_h_ratio", "courtesy",
 )  # fmt: skip
 _F = {name: i for i, name in enumerate(FEATURES)}
+_TYPED = frozenset(("date", "amount", "pattern", "enum"))  # kinds whose text is a typed value
 
+#: a currency code beside an amount is a real one ('INV-9900' is no amount in 'INV')
+_ISO_CODE = "(?:" + "|".join(sorted(ISO_CURRENCIES)) + ")"
 _AMOUNT = re.compile(
-    r"(?<![\w.,/-])(?:[$€£¥]\s?|[A-Z]{3}\s?)?\(?-?\d{1,3}(?:(?:[.,'\u00a0 ]\d{3})+|\d*)"
-    r"(?:[.,]\d{1,2})?\)?(?:\s?(?:[A-Z]{3}|[$€£¥]))?(?![\w/]|[.,]\d)"
+    rf"(?<![\w.,/-])(?:[$€£¥]\s?|{_ISO_CODE}\s?)?\(?-?\d{{1,3}}(?:(?:[.,'\u00a0 ]\d{{3}})+|\d*)"
+    rf"(?:[.,]\d{{1,2}})?\)?(?:\s?(?:{_ISO_CODE}|[$€£¥]))?(?![\w/]|[.,]\d)"
 )
 _TRAILING_CODE = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9][\w\-/.#]{0,30}[A-Za-z0-9](?![\w-])")
@@ -476,7 +487,22 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
         and (max(lb[k, 0] for k in c.lines) - min(lb[k, 0] for k in c.lines)) / h < 1.0
         for c in cands
     ]
+    # a name set on two centred lines of one size (a receipt's header) vs a name over a
+    # smaller address line
+    cols["block_centered"] = [
+        c.kind.startswith("block")
+        and (max(lb[k, 0] + lb[k, 2] for k in c.lines) - min(lb[k, 0] + lb[k, 2] for k in c.lines))
+        / (2 * h) < 1.0
+        for c in cands
+    ]
+    cols["block_h_ratio"] = [
+        min(lb[k, 3] - lb[k, 1] for k in c.lines[1:]) / max(lb[c.lines[0], 3] - lb[c.lines[0], 1], 1e-3)
+        if c.kind.startswith("block") else 0.0
+        for c in cands
+    ]  # fmt: skip
     cols["labelness"] = all_term_similarity_many([c.text for c in cands])
+    cols["courtesy"] = [courtesy_ratio(c.text) if c.kind not in _TYPED else 0.0 for c in cands]
+    cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
     sums = doc.amount_sums()
     cents = [_cents(c.value) if c.kind in ("amount", "rule") else None for c in cands]
     cols["sum_of_two"] = [k is not None and k in sums.sum_of_two.get(c.page, ()) for c, k in zip(cands, cents, strict=True)]  # fmt: skip
@@ -491,6 +517,26 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     for name, values in cols.items():
         X[:, _F[name]] = values
     return X
+
+
+#: what joins the two dates of a range ("01/06/20 - 01/12/20", "du 3 au 9 mai")
+_RANGE_SEP = re.compile(r"\s*(?:[-–—~]|to|thru|through|until|bis|au|al|a|hasta)\s*", re.I)
+
+
+def _range_positions(doc: DocLines, cands: list[Candidate]) -> tuple[list[bool], list[bool]]:
+    """Whether each date candidate opens or closes a range of two dates on its line."""
+    spans: dict[int, set[tuple[int, int]]] = {}
+    for c in cands:
+        if c.kind == "date":
+            spans.setdefault(c.line, set()).add((c.start, c.end))
+    first, second = [], []
+    for c in cands:
+        text = doc.lines[c.line].text
+        others = spans.get(c.line, ()) if c.kind == "date" else ()
+        first.append(any(s >= c.end and _RANGE_SEP.fullmatch(text[c.end : s]) for s, _ in others))
+        second.append(any(e <= c.start and _RANGE_SEP.fullmatch(text[e : c.start])
+                          for _, e in others))  # fmt: skip
+    return first, second
 
 
 def _cents(value: Any) -> int | None:
@@ -705,6 +751,8 @@ class FieldFeatures:
         X[:, _F["f_pattern"]] = bool(spec.pattern)
         X[:, _F["f_enum"]] = bool(spec.enum)
         X[:, _F["field_group_w"]] = self.fp.groups[0][1] if self.fp.groups else 0.0
+        role = self.fp.role
+        X[:, _F["field_start"]], X[:, _F["field_end"]] = role == "start", role == "end"
         X[:, _F["n_fields_typed"]] = n_typed
         X[:, _F["s_doc_max"]] = self.doc_max
         if rule is not None:

@@ -739,6 +739,12 @@ def _block(c: _Canvas, ctx: _Ctx, lines: list[str], x: float, font: str, size: f
         c.y += size * 1.25
 
 
+#: a receipt's greeting above the shop's name (courtesy text is never a field's value)
+_WELCOME = {"en": ["Welcome to", "WELCOME", "Thank you for visiting", "Welcome To The"],
+            "de": ["Willkommen bei", "Herzlich willkommen", "Danke für Ihren Besuch"],
+            "fr": ["Bienvenue chez", "BIENVENUE", "Merci de votre visite"],
+            "es": ["Bienvenido a", "BIENVENIDOS", "Gracias por su visita"]}  # fmt: skip
+
 _SHIP_TO = {"en": ["Ship To", "Deliver To", "Delivery Address", "Shipping Address"],
             "de": ["Lieferanschrift", "Lieferadresse", "Warenempfänger"],
             "fr": ["Adresse de livraison", "Livrer à", "Lieu de livraison"],
@@ -765,7 +771,15 @@ def _party(c: _Canvas, ctx: _Ctx, who: str, x: float, centre: float | None = Non
                 name = f"{ctx.label(name_key, True)} {name}"
                 size = ctx.size
         c.y += size * 0.3
-        _block(c, ctx, [name], x, ctx.bold(), size, centre)
+        # a shop's name over two centred lines of one size (its own generator: other
+        # documents unchanged); the value is the whole name
+        words = name.split()
+        if centre is not None and big and len(words) > 1 and random.Random(name).random() < 0.35:
+            cut = random.Random(f"cut-{name}").randint(1, len(words) - 1)
+            _block(c, ctx, [" ".join(words[:cut]), " ".join(words[cut:])], x, ctx.bold(), size,
+                   centre)  # fmt: skip
+        else:
+            _block(c, ctx, [name], x, ctx.bold(), size, centre)
     if addr_key in ctx.printed_keys:
         _block(c, ctx, ctx.value(addr_key).split("\n"), x, ctx.font, ctx.size, centre)
     if beside is not None and heading is not None and centre is None:
@@ -916,6 +930,11 @@ def _build(seed: int, template: str, fields: list[tuple[str, int]] | None) -> Ge
             _party(c, ctx, "seller", x + (right - x) * side.uniform(0.5, 0.65), big=True,
                    labelled=0.1)  # fmt: skip
         else:
+            greet = random.Random(f"greet-{seed}")
+            if receipt and greet.random() < 0.35:
+                c.ctext(centre, c.y, greet.choice(_WELCOME[lang]), ctx.font,
+                        ctx.size + greet.uniform(0, 5))  # fmt: skip
+                c.y += ctx.size * 1.6
             _party(c, ctx, "seller", x, centre=centre, big=True, labelled=0.1)
         if contact:
             if receipt:

@@ -128,7 +128,7 @@ def field_choices(
     for spec, X in zip(specs, stacked, strict=True):
         choices.append(
             FieldChoice(spec.path, field_cands[spec.path], probs[start : start + len(X)],
-                        phrases[spec.path].groups)
+                        phrases[spec.path].groups, phrases[spec.path].role)
         )  # fmt: skip
         start += len(X)
     return choices, matrices

@@ -18,6 +18,7 @@ from functools import lru_cache
 import numpy as np
 
 from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
+from docvlm.normalize import fold
 from docvlm.read.rules.labels import CONCEPTS
 from docvlm.schema import FieldSpec
 
@@ -79,6 +80,43 @@ class FieldPhrases:
     path: str
     phrases: tuple[tuple[str, float], ...]
     groups: tuple[tuple[str, float], ...]  # term groups the field's words reached
+    role: str | None = None  # in arithmetic / date order: total, tax, subtotal, start, end
+
+
+#: what a field's concept group makes of it in arithmetic and in date order
+_ROLE = {
+    "subtotal": "subtotal", "net_amount": "subtotal", "tax": "tax", "total": "total",
+    "gross_amount": "total", "issue_date": "start", "start_date": "start",
+    "due_date": "end", "end_date": "end",
+}  # fmt: skip
+
+#: words that say a date opens or closes a span of time (EN/DE/FR/ES)
+_START_WORDS = frozenset("from first start begin beginning since opening von ab beginn erste "
+                         "erster debut premier premiere desde inicio primer primero".split())
+_END_WORDS = frozenset("to last end ending until till thru through closing bis ende letzte "
+                       "letzter fin dernier derniere au hasta ultimo final".split())
+
+
+def group_role(groups: tuple[tuple[str, float], ...]) -> str | None:
+    """The role of a field whose best concept group (of :func:`field_phrases`) is sure."""
+    if groups and groups[0][1] >= 0.6:
+        return _ROLE.get(groups[0][0])
+    return None
+
+
+def field_role(spec: FieldSpec, groups: tuple[tuple[str, float], ...]) -> str | None:
+    """A date field whose own words say first/last, from/to, start/end opens or closes a
+    span (whatever else they match); any other field takes its concept group's role."""
+    if spec.is_date:
+        # the name and title first; in a sentence "to" and "au" are mostly prepositions
+        # ("delivered to the customer"), so a description's other words decide
+        for text, skip in ((f"{split_name(spec.name)} {spec.title or ''}", ()),
+                           (spec.description or "", ("to", "au"))):  # fmt: skip
+            folded = set(fold(text).split()).difference(skip)
+            starts, ends = len(folded & _START_WORDS), len(folded & _END_WORDS)
+            if starts != ends:
+                return "start" if starts > ends else "end"
+    return group_role(groups)
 
 
 def _own_words(spec: FieldSpec, context: tuple[str, ...]) -> list[str]:
@@ -109,7 +147,7 @@ def field_phrases(spec: FieldSpec, context: tuple[str, ...] = ()) -> FieldPhrase
     for gid, w in groups[:3]:
         for p in TERMS[gid]:
             phrases[p] = max(phrases.get(p, 0.0), w)
-    return FieldPhrases(spec.path, tuple(phrases.items()), groups)
+    return FieldPhrases(spec.path, tuple(phrases.items()), groups, field_role(spec, groups))
 
 
 class PhraseIndex:

@@ -17,12 +17,15 @@ _US_STATES = (
 ).split()
 #: a US postal address's last line ("Seattle, WA 98101", "CA 91739-1234")
 _US_ADDRESS = re.compile(rf"\b(?:{'|'.join(_US_STATES)})\.?\s+\d{{5}}(?:-\d{{4}})?\b")
+#: a North American phone number as it is written there: "(415) 379-3604", "(614) 766 4494"
+_NANP_PHONE = re.compile(r"(?<![\d(])\(\d{3}\)\s?\d{3}[-\s.]\d{4}(?!\d)")
 
 
 def us_locale(text: str) -> bool:
-    """Whether the text shows a US postal address: where the document comes from decides how
-    it writes dates (month first) when no date on it is unambiguous, as its currency does."""
-    return _US_ADDRESS.search(text) is not None
+    """Whether the text shows a US postal address or a North American phone number: where
+    the document comes from decides how it writes dates (month first) when no date on it is
+    unambiguous, as its currency does."""
+    return _US_ADDRESS.search(text) is not None or _NANP_PHONE.search(text) is not None
 
 
 @dataclass

@@ -242,3 +242,27 @@ def _strip_label(text: str, phrase: str) -> str:
             break
     rest = text[end:]
     return rest.lstrip(" .:#-–=\t|/)(").replace("N°", "").strip() if rest else ""
+
+
+#: words of greetings, thanks and address to the reader (EN/DE/FR/ES): a line made of them
+#: ('Welcome to the', 'Thank you for visiting', 'Merci de votre visite') is courtesy text,
+#: the value of no field, whatever the field is
+_COURTESY_CORE = frozenset(
+    """welcome thank thanks visit visiting appreciate enjoy willkommen herzlich danke dank
+    besuch bienvenue merci visite bienvenido bienvenidos gracias visita""".split()
+)
+COURTESY = _COURTESY_CORE | frozenset(
+    """you your yours we our us the a an to for of at in on and with visited again please
+    come soon back have nice good great day shopping choosing dining business hope see
+    vielen fur ihr ihre ihren einkauf bis bald wieder auf wiedersehen schonen tag de votre
+    vos au revoir a bientot bonne journee por su vuelva pronto buen dia""".split()
+)
+
+
+def courtesy_ratio(text: str) -> float:
+    """The share of a text's words that are greeting/thanks words (:data:`COURTESY`); 0
+    unless one of them is a greeting or a thanks proper ('Good Day Market' is a name)."""
+    words = re.findall(r"[^\W\d_]+", fold(text))
+    if not words or not any(w in _COURTESY_CORE for w in words):
+        return 0.0
+    return sum(w in COURTESY for w in words) / len(words)

@@ -19,7 +19,7 @@ import re
 from docvlm.datamodel import FieldValue, Line
 from docvlm.normalize import find_dates, fold, levenshtein
 from docvlm.read.rules.context import DocContext, value_from_lines
-from docvlm.read.rules.labels import ROLE_LABELS, FieldLabels, match_label
+from docvlm.read.rules.labels import ROLE_LABELS, FieldLabels, courtesy_ratio, match_label
 from docvlm.schema import FieldSpec
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,7 @@ def _noise(line: Line, label_phrases: tuple[str, ...]) -> bool:
         or is_contact(text)
         or is_registration(text)
         or _is_stop(line, label_phrases)
+        or courtesy_ratio(text) >= 0.75  # 'Welcome to the', 'Thank you for visiting'
     ):
         return True
     return text.startswith(("*", "=", "#"))
