@@ -70,6 +70,16 @@ def find_dates(text: str, dayfirst: bool = True) -> list[tuple[str, int, int]]:
     Numeric dates that could be read either way (03/04/2019) follow ``dayfirst``;
     one part above 12 settles it.
     """
+    return list(_find_dates(text, dayfirst))
+
+
+@functools.lru_cache(maxsize=65536)
+def _find_dates(text: str, dayfirst: bool) -> tuple[tuple[str, int, int], ...]:
+    """:func:`find_dates`, cached: the readers ask about the same lines many times."""
+    return tuple(_scan_dates(text, dayfirst))
+
+
+def _scan_dates(text: str, dayfirst: bool) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
     for m in _NUMERIC_DATE.finditer(text):
         a, sep, b, c = m.group(1), m.group(2), m.group(3), m.group(4)

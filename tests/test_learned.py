@@ -560,3 +560,22 @@ def test_block_features_tell_a_centred_name_from_a_name_over_its_address():
     centred, over_address = row["HARBOUR FISH MARKET"], row["Acme Trading Ltd 12 Pier Road"]
     assert centred[_F["block_centered"]] == 1 and over_address[_F["block_centered"]] == 0
     assert centred[_F["block_h_ratio"]] > 0.9 > over_address[_F["block_h_ratio"]]
+
+
+def test_a_trimmed_name_agrees_with_the_rules_name_without_its_code():
+    from docvlm.read.learned.features import _F
+    from docvlm.read.learned.reader import field_choices
+
+    spec = schema_from_dict(
+        {"type": "object", "properties": {"advertiser": {"type": "string",
+                                                         "title": "Advertiser"}}},
+        "order",
+    )  # fmt: skip
+    doc = DocLines.build(_page([(50, 60, "Advertiser: Bernie 2020 Inc (33287)"),
+                                (50, 80, "Agency: Bully Pulpit Interactive")]))  # fmt: skip
+    choices, matrices = field_choices(doc, spec, None)
+    agree = {c.text: matrices["advertiser"][k, _F["rule_agree"]]
+             for k, c in enumerate(choices[0].cands)}  # fmt: skip
+    assert agree["Bernie 2020 Inc (33287)"] == 1
+    assert agree["Bernie 2020 Inc"] == 1  # the trimmed candidate
+    assert agree["Bully Pulpit Interactive"] == 0

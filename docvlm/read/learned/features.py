@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
+from functools import lru_cache
 from dataclasses import dataclass, field
 from collections.abc import Iterable
 from typing import Any
@@ -333,6 +334,13 @@ def _inside_word(text: str, start: int, end: int) -> bool:
     )
 
 
+def trim_code(text: str) -> str:
+    """A name without the code in brackets it ends with ('Acme Corp (33287)' → 'Acme Corp')."""
+    m = _TRAILING_CODE.search(text)
+    cut = text[: m.start()] if m is not None else text
+    return cut if re.search(r"\w", cut) else text
+
+
 def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
     line = doc.lines[i]
     text = line.text
@@ -596,6 +604,7 @@ class AmountSums:
         return cls(sum_of_two, part_of_sum, sum_above)
 
 
+@lru_cache(maxsize=65536)
 def _text_features(text: str) -> tuple[float, ...]:
     """:func:`_shape` of a text, then whether it ends in decimals and shows a currency."""
     return (*_shape(text), bool(_DECIMALS.search(text)), bool(_CURRENCY.search(text)))
@@ -732,7 +741,7 @@ class FieldFeatures:
         cands: list[Candidate],
         n_typed: int = 1,
         base: np.ndarray | None = None,
-        rule: tuple[str, float] | None = None,
+        rule: tuple[str, float, str] | None = None,
         norms: list[str] | None = None,
         arrays: CandArrays | None = None,
     ) -> np.ndarray:
@@ -759,7 +768,10 @@ class FieldFeatures:
             X[:, _F["rule_conf"]] = rule[1]
             if norms is None:
                 norms = normalised(spec, cands)
-            X[:, _F["rule_agree"]] = [n == rule[0] for n in norms]
+            X[:, _F["rule_agree"]] = [
+                n == rule[0] or (c.kind == "trimmed" and n == rule[-1])
+                for n, c in zip(norms, cands, strict=True)
+            ]
         a = arrays if arrays is not None else CandArrays.of(doc, cands)
         nb = doc.neighbours()
         # each line's similarity, with a 0 at index -1 for 'no such neighbour'

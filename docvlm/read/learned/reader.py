@@ -22,6 +22,7 @@ from docvlm.read.learned.features import (
     normalised,
     pool_key,
     rule_candidate,
+    trim_code,
     typed_candidates,
 )
 from docvlm.read.learned.scorer import Scorer
@@ -104,7 +105,9 @@ def field_choices(
         rule = None
         fv = rules.get(spec.path)
         if fv is not None and _fits(spec, normalise(spec, fv.value)):
-            rule = (normalise(spec, fv.value), fv.confidence)
+            # the rule's name without its trailing code: what a trimmed candidate agrees with
+            bare = trim_code(fv.value) if isinstance(fv.value, str) else fv.value
+            rule = (normalise(spec, fv.value), fv.confidence, normalise(spec, bare))
             rc = rule_candidate(doc, fv.value, fv.raw or "", fv.page, fv.bbox)
             if rc is not None:  # the rule's value competes as one more candidate
                 cands, norms = [*cands, rc], [*norms, rule[0]]

@@ -12,6 +12,7 @@ business vocabulary and a field reaches them only through similarity of its word
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -285,10 +286,15 @@ def all_term_similarity_many(texts: list[str]) -> list[float]:
     global _ALL_INDEX
     if _ALL_INDEX is None:
         _ALL_INDEX = phrase_index(_ALL)
+    # a text without letters shares no token or trigram with any (worded) phrase
     cleaned = [_clean(t) for t in texts]
-    scored = _ALL_INDEX.best_many([t for t in cleaned if t and len(t) <= 60])
+    wanted = [bool(t) and len(t) <= 60 and _LETTER.search(t) is not None for t in cleaned]
+    scored = _ALL_INDEX.best_many([t for t, w in zip(cleaned, wanted, strict=True) if w])
     it = iter(scored)
-    return [next(it) if t and len(t) <= 60 else 0.0 for t in cleaned]
+    return [next(it) if w else 0.0 for w in wanted]
+
+
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 _ALL_INDEX: PhraseIndex | None = None

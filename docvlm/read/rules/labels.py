@@ -259,6 +259,7 @@ COURTESY = _COURTESY_CORE | frozenset(
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def courtesy_ratio(text: str) -> float:
     """The share of a text's words that are greeting/thanks words (:data:`COURTESY`); 0
     unless one of them is a greeting or a thanks proper ('Good Day Market' is a name)."""
