@@ -579,3 +579,34 @@ def test_a_trimmed_name_agrees_with_the_rules_name_without_its_code():
     assert agree["Bernie 2020 Inc (33287)"] == 1
     assert agree["Bernie 2020 Inc"] == 1  # the trimmed candidate
     assert agree["Bully Pulpit Interactive"] == 0
+
+
+def test_calibration_is_fitted_out_of_fold_on_real_documents(tmp_path):
+    """With enough real documents the calibration also sees each one read by a model that
+    was trained without it (generated documents alone never trigger this)."""
+    from docvlm.read.learned.train import train
+
+    docs = generate_labelled(45, seed=11)
+    for d in docs:
+        d.source = "user"
+    meta = train(docs, tmp_path / "m", rounds=30, calibration_folds=3)
+    n_fit = meta["trained_on"]["user"]
+    assert n_fit >= 30 and 0 < meta["calibration_out_of_fold"] <= 8 * n_fit
+    ys = meta["calibration"]["y"]
+    assert all(a <= b for a, b in zip(ys, ys[1:], strict=False))  # monotone
+    generated = train(generate_labelled(45, seed=11), tmp_path / "g", rounds=30)
+    assert "calibration_out_of_fold" not in generated
+
+
+def test_a_value_printed_on_every_page_is_taken_where_it_first_appears():
+    def d(v, line, page):
+        return Candidate("date", v, v, line, 0, 10, (line,), (0, 0, 1, 1), page)
+
+    # the continuation header of page 2 repeats the date; its copy scores a hair higher
+    fields = [FieldChoice("issued", [d("2024-02-12", 40, 2), d("2024-02-12", 3, 1),
+                                     d("2024-03-13", 5, 1)], np.array([0.87, 0.84, 0.2]))]  # fmt: skip
+    pick = decode(fields)["issued"]
+    assert (pick.cand.value, pick.cand.page, pick.prob) == ("2024-02-12", 1, 0.87)
+    # a copy far less likely stands elsewhere in another role: the pick stays
+    fields[0].probs = np.array([0.87, 0.5, 0.2])
+    assert decode(fields)["issued"].cand.page == 2

@@ -71,7 +71,33 @@ def decode(fields: list[FieldChoice]) -> dict[str, Decoded]:
     picks = _greedy(fields)
     _arithmetic(fields, picks)
     _date_order(fields, picks)
+    _first_occurrences(fields, picks)
     return picks
+
+
+#: a value printed again (a header repeated on every page) is taken where it first appears
+#: when that copy scores within this of the pick: provenance does not flip between pages on
+#: a hair's difference of score
+_SAME_VALUE_MARGIN = 0.1
+
+
+def _first_occurrences(fields: list[FieldChoice], picks: dict[str, Decoded]) -> None:
+    for fc in fields:
+        d = picks.get(fc.path)
+        if d is None:
+            continue
+        others = [p.cand for path, p in picks.items() if path != fc.path]
+        best = d.cand
+        for k, c in enumerate(fc.cands):
+            if (
+                c.value == d.cand.value
+                and (c.page, c.line) < (best.page, best.line)
+                and float(fc.probs[k]) >= d.prob - _SAME_VALUE_MARGIN
+                and not any(_overlap(c, o) for o in others)
+            ):
+                best = c
+        if best is not d.cand:
+            picks[fc.path] = Decoded(best, d.prob, d.constrained)
 
 
 def _greedy(fields: list[FieldChoice]) -> dict[str, Decoded]:
