@@ -141,3 +141,112 @@ def test_read_pairs_links_right_and_below_with_provenance():
     key, value = pairs["address"]
     assert value is not None and value.value == "12 Elm Street, Leeds"
     assert value.bbox[1] == pytest.approx(168) and value.page == 1
+
+
+def _ctx(*lines: Line) -> DocContext:
+    return DocContext.build([Page(number=1, width=762, height=1000, dpi=72, lines=list(lines))])
+
+
+def _pair(cands: P.Candidates, key: str, value: str) -> int | None:
+    """The index of the candidate pair with these key and value texts (None when absent)."""
+    for n, (k, v) in enumerate(cands.pairs):
+        if cands.units[k].text == key and cands.units[v].text == value:
+            return n
+    return None
+
+
+def test_label_wrapped_over_lines_is_one_key():
+    # a column header of two centred lines over a number
+    ctx = _ctx(_line("Filter", 300, 100), _line("Plug Length", 283, 100 + 1.05 * LINE_H),
+               _line("20 mm", 300, 100 + 3.0 * LINE_H))  # fmt: skip
+    units, keys = P.units_of(ctx)
+    block = [u for u in units if u.kind == P.KEY_BLOCK]
+    assert [u.text for u in block] == ["Filter Plug Length"]
+    assert units.index(block[0]) in keys and len(block[0].lines) == 2
+    cands = P.candidates(ctx)
+    n = _pair(cands, "Filter Plug Length", "20 mm")
+    assert n is not None and cands.X[n, P.BASE.index("direction")] == 2
+    # a value never is a wrapped label, and a line far under a label does not join it
+    assert _pair(cands, "20 mm", "Filter Plug Length") is None
+    far = _ctx(_line("Filter", 300, 100), _line("Plug Length", 283, 100 + 2.5 * LINE_H))
+    assert not [u for u in P.units_of(far)[0] if u.kind == P.KEY_BLOCK]
+
+
+def test_value_written_above_its_label_is_a_candidate():
+    # a signature line: the name above the printed label, none of it to the right
+    ctx = _ctx(_line("J. Smith", 80, 200), _line("Signature", 70, 200 + 1.2 * LINE_H))
+    cands = P.candidates(ctx)
+    n = _pair(cands, "Signature", "J. Smith")
+    assert n is not None and cands.X[n, P.BASE.index("direction")] == 4
+    # not from far above, nor from a text that does not overlap the label
+    ctx = _ctx(_line("J. Smith", 80, 200), _line("Signature", 70, 200 + 4 * LINE_H),
+               _line("Leeds", 400, 300 - 1.2 * LINE_H), _line("Town", 200, 300))  # fmt: skip
+    cands = P.candidates(ctx)
+    assert _pair(cands, "Signature", "J. Smith") is None and _pair(cands, "Town", "Leeds") is None
+
+
+def test_value_lower_than_its_label_row_is_right_or_below():
+    # a handwritten value a little off the label's line, to the right
+    ctx = _ctx(_line("Project Title:", 60, 100), _line("Newport Lights", 200, 100 - 0.65 * LINE_H))
+    cands = P.candidates(ctx)
+    n = _pair(cands, "Project Title:", "Newport Lights")
+    assert n is not None and cands.X[n, P.BASE.index("direction")] == 1
+    # a value under a small label that overlaps its row: below it
+    ctx = _ctx(_line("CODE", 60, 100), _line("B73", 62, 100 + 0.55 * LINE_H))
+    cands = P.candidates(ctx)
+    n = _pair(cands, "CODE", "B73")
+    assert n is not None and cands.X[n, P.BASE.index("direction")] == 2
+
+
+def test_value_block_takes_a_centred_last_line():
+    ctx = _ctx(_line("Approved by:", 60, 100), _line("Director of Technical Operations", 160, 118),
+               _line("Tobacco", 250, 133))  # fmt: skip
+    texts = {u.text for u in P.units_of(ctx)[0] if u.kind == P.BLOCK}
+    assert "Director of Technical Operations Tobacco" in texts
+    # an unaligned line under it is not part of it
+    ctx = _ctx(_line("Approved by:", 60, 100), _line("Director of Technical Operations", 160, 118),
+               _line("Tobacco", 420, 133))  # fmt: skip
+    texts = {u.text for u in P.units_of(ctx)[0] if u.kind == P.BLOCK}
+    assert "Director of Technical Operations Tobacco" not in texts
+
+
+def test_decode_shares_a_value_only_when_sure():
+    # a table cell under its column header and right of its row label
+    ctx = _ctx(_line("Weight", 200, 100), _line("Tar", 60, 130), _line("31.0", 205, 130))
+    cands = P.candidates(ctx)
+    a, b = _pair(cands, "Weight", "31.0"), _pair(cands, "Tar", "31.0")
+    assert a is not None and b is not None
+    probs = np.zeros(len(cands.pairs))
+    probs[a], probs[b] = 0.9, 0.6
+    two = P.decode(cands, probs, threshold=0.3, second=1.1, share=0.5)
+    assert sorted(lk.key.text for lk in two) == ["Tar", "Weight"]
+    one = P.decode(cands, probs, threshold=0.3, second=1.1, share=0.7)
+    assert [lk.key.text for lk in one] == ["Weight"]
+    assert [lk.key.text for lk in P.decode(cands, probs, threshold=0.3)] == ["Weight"]
+
+
+def test_ranks_and_nearer_sums_by_group():
+    groups = np.array([0, 1, 0, 0, 1])
+    dist = np.array([3.0, 1.0, 1.0, 2.0, 0.0])
+    rank, size = P._ranks(groups, dist)
+    assert rank.tolist() == [2, 1, 0, 1, 0] and size.tolist() == [3, 2, 3, 3, 2]
+    near = P._nearer(groups, dist, np.array([1.0, 10.0, 100.0, 1000.0, 10000.0]))
+    assert near.tolist() == [1100.0, 10000.0, 0.0, 100.0, 0.0]
+
+
+def test_decode_chains_a_column_under_its_header():
+    # a header over a column of cells, then a cell far under the column
+    ctx = _ctx(_line("SCORE", 200, 100), _line("1.0", 205, 130), _line("2.0", 205, 148),
+               _line("3.0", 205, 166), _line("9.0", 205, 166 + 5 * LINE_H))  # fmt: skip
+    cands = P.candidates(ctx)
+    cells = [_pair(cands, "SCORE", c) for c in ("1.0", "2.0", "3.0", "9.0")]
+    assert None not in cells
+    probs = np.zeros(len(cands.pairs))
+    probs[cells] = [0.9, 0.05, 0.04, 0.05]
+    chained = P.decode(cands, probs, threshold=0.3, chain=0.02)
+    assert sorted(lk.value.text for lk in chained) == ["1.0", "2.0", "3.0"]  # not the far one
+    assert [lk.value.text for lk in P.decode(cands, probs, threshold=0.3, chain=0.045)] == [
+        "1.0",
+        "2.0",
+    ]  # the chain stops at the first cell below its threshold
+    assert [lk.value.text for lk in P.decode(cands, probs, threshold=0.3)] == ["1.0"]

@@ -1,17 +1,24 @@
 """A learned key→value linker for forms: candidate text units, pair features, a LightGBM model
-exported to ONNX, and a greedy one-to-one decoding.
+exported to ONNX, and a greedy decoding.
 
 Units are cut from a document's lines: every whole line, a line split at its first colon
-(the label before it, the value after it) and value blocks (a unit with the left-aligned
-lines right under it, for addresses and paragraphs). A candidate pair is a key unit and a
-value unit near it: on its row to the right, below it, or further down its column (a table's
-header over a cell). Each pair gets general features (relative position in line heights,
-overlap, alignment, the texts' shapes, how label-like a text is, the rank of the pair among
-the key's and the value's other candidates, what lies between them) and the model gives
-P(the value belongs to the key). Nothing is keyed on particular words or field names.
+(the label before it, the value after it), a colon-less line split at each word gap, value
+blocks (a unit with the lines right under it, left-aligned or centred on it, for addresses and
+paragraphs) and key blocks (a label wrapped over two or three lines, a table's column header).
+A candidate pair is a key unit and a value unit near it: on its row to the right (a little
+off its line too), below it, further down its column (a table's header over a cell), or
+written just above it (a name over a signature line). Each pair gets general features
+(relative position in line heights, overlap, alignment, the texts' shapes, how label-like a
+text is, the rank of the pair among the key's and the value's other candidates, overall and in
+its direction, how many key-like units lie nearer to the value and value-like ones nearer to
+the key, what lies between them) and the model gives P(the value belongs to the key). The
+decoding takes the most probable links first; a key may take more values and a value serve
+two keys at higher probabilities, and a linked key takes the cells stacked under (or after)
+its value while their links stay above a lower threshold. Nothing is keyed on particular
+words or field names.
 
 The shipped model lives in ``docvlm/models/pairs`` (``pairs.onnx`` + ``pairs.json``: the
-features it was trained with and the decoding threshold chosen on its training documents).
+features it was trained with and the decoding thresholds chosen on its training documents).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import numpy as np
 
 from docvlm.datamodel import Line
 from docvlm.errors import ConfigError
+from docvlm.lines import union_box
 from docvlm.normalize import compact, levenshtein
 from docvlm.read.learned.scorer import OnnxModel
 from docvlm.read.learned.vocab import all_term_similarity
@@ -37,9 +45,11 @@ MODEL_FILE, ROLES_FILE, META_FILE = "pairs.onnx", "roles.onnx", "pairs.json"
 
 _MARK = re.compile(r"[\[\]☐☑☒■□✓✔]|^\s*[xX]\s")
 
-WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE = 0, 1, 2, 3, 4, 5
+WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE, KEY_BLOCK = 0, 1, 2, 3, 4, 5, 6
 MAX_SPLIT_WORDS = 10  # a colon-less line is tried as 'label value' at each word gap
 MAX_BLOCK = 6  # lines of a value block
+MAX_KEY_BLOCK = 3  # lines of a label wrapped over lines
+ABOVE_REACH = 1.5  # line heights, a value written above its label (on a signature line)
 MAX_PER_KEY = 24  # value candidates of one key, nearest first
 RIGHT_REACH = 40.0  # line heights
 BELOW_REACH = 8.0  # line heights, any alignment
@@ -149,9 +159,19 @@ SHAPE = ("kind", "n_lines", "chars", "words", "digit_ratio", "alpha_ratio", "upp
          "region", "has_colon")  # fmt: skip
 RELATION = ("dx", "dy", "dcx", "dx0", "dcy", "x_overlap", "y_overlap", "same_row", "same_line",
             "direction", "distance", "rank_of_value", "rank_of_key", "n_values", "n_keys",
-            "between", "between_colon", "value_starts_key", "x1_align")  # fmt: skip
+            "between", "between_colon", "value_starts_key", "x1_align", "rank_of_value_dir",
+            "rank_of_key_dir", "n_values_dir", "n_keys_dir")  # fmt: skip
 BASE = tuple(f"k_{n}" for n in SHAPE) + tuple(f"v_{n}" for n in SHAPE) + RELATION
-ROLE_COLUMNS = ("k_p_key", "k_p_value", "v_p_key", "v_p_value")
+ROLE_COLUMNS = (
+    "k_p_key",
+    "k_p_value",
+    "v_p_key",
+    "v_p_value",
+    "nearer_values",
+    "nearer_keys",
+    "nearer_values_dir",
+    "nearer_keys_dir",
+)
 NEIGHBOURS = ("right_gap", "right_colon", "right_alpha", "left_gap", "left_colon", "below_gap",
               "below_dx0", "below_colon", "above_gap", "above_colon", "row_lines")  # fmt: skip
 ROLE_FEATURES = SHAPE + NEIGHBOURS
@@ -167,6 +187,10 @@ class Candidates:
     X: np.ndarray  # BASE features of every pair (the role columns are added by with_roles)
     line_height: float
     R: np.ndarray  # ROLE_FEATURES of every unit
+    #: the distance of every pair and its groups: the pairs of its key, of its value, of its
+    #: key in its direction, of its value in its direction (for the role-aware ranks)
+    dist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    groups: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), int))
 
 
 def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
@@ -224,10 +248,19 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
         row = ctx.row(start.lines[0])
         rows = [r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh]
         boxes = [start.bbox]
+        cx = (start.bbox[0] + start.bbox[2]) / 2
         for r in rows:
             if r.top - bottom > 0.9 * lh:
                 break
-            nxt = [ln for ln in r.lines if abs(ln.bbox[0] - x0) <= 1.2 * lh and id(ln) not in used]
+            nxt = [
+                ln
+                for ln in r.lines
+                if id(ln) not in used
+                and (
+                    abs(ln.bbox[0] - x0) <= 1.2 * lh
+                    or abs((ln.bbox[0] + ln.bbox[2]) / 2 - cx) <= 1.5 * lh
+                )
+            ]
             if not nxt:
                 if any(min(ln.bbox[2], start.bbox[2]) - max(ln.bbox[0], x0) > 0 for ln in r.lines):
                     break  # something else sits under the block
@@ -238,19 +271,141 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             boxes.append(tuple(ln.bbox))
             bottom = ln.bbox[3]
             text = " ".join([start.text] + [b.text.strip() for b in block[1:]])
-            box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                   max(b[2] for b in boxes), max(b[3] for b in boxes))  # fmt: skip
+            box = union_box(boxes)
             units.append(
                 Unit(text, box, list(block), BLOCK, start.page, frozenset(used), head=start_index)
             )
             if len(block) >= MAX_BLOCK:
                 break
+    _key_blocks(ctx, units, keys)
     return units, keys
+
+
+def _label_like(text: str) -> bool:
+    """A short text of mostly letters (a label's line), by its shape only."""
+    chars = text.replace(" ", "")
+    letters = sum(c.isalpha() for c in chars)
+    return 1 <= len(text.split()) <= 8 and letters >= 2 and letters >= 0.5 * len(chars)
+
+
+def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
+    """A label wrapped over lines: a label-like line with the label-like lines right under it,
+    left-aligned or centred on it (a table's column header of two or three lines), as a key."""
+    lh = ctx.line_height
+    for start_index in list(keys):
+        start = units[start_index]
+        if start.kind != WHOLE or start.text.rstrip().endswith(":") or not _label_like(start.text):
+            continue
+        first = start.lines[0]
+        block, used = [first], {id(first)}
+        x0, cx = first.bbox[0], (first.bbox[0] + first.bbox[2]) / 2
+        bottom = first.bbox[3]
+        row = ctx.row(first)
+        for r in (r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh):
+            if r.top - bottom > 0.6 * lh:
+                break
+            nxt = [ln for ln in r.lines if id(ln) not in used and ":" not in ln.text[:-1]
+                   and (abs(ln.bbox[0] - x0) <= 1.2 * lh
+                        or abs((ln.bbox[0] + ln.bbox[2]) / 2 - cx) <= 1.5 * lh)]  # fmt: skip
+            if not nxt or not _label_like(nxt[0].text):
+                break
+            ln = nxt[0]
+            block.append(ln)
+            used.add(id(ln))
+            bottom = ln.bbox[3]
+            box = union_box([b.bbox for b in block])
+            text = " ".join(b.text.strip() for b in block)
+            keys.append(len(units))
+            units.append(Unit(text, box, list(block), KEY_BLOCK, start.page, frozenset(used),
+                              head=start_index))  # fmt: skip
+            if len(block) >= MAX_KEY_BLOCK or ln.text.rstrip().endswith(":"):
+                break
 
 
 def _gap(a: float, b: float, c: float, d: float) -> float:
     """Distance between intervals [a, b] and [c, d] (0 when they overlap)."""
     return max(0.0, c - b, a - d)
+
+
+def _search(units: list[Unit], keys: list[int], members: list[int], lh: float) -> list:
+    """The (key, value, direction, distance) candidates of one page's units, vectorised: a
+    value on the key's row to the right (0: after its own colon, 1: another segment), below it
+    (2: near, 3: further down its column) or written just above it (4)."""
+    on_page = set(members)
+    page_keys = [k for k in keys if k in on_page]
+    idx = np.asarray(members)
+    us = [units[i] for i in members]
+    box = np.asarray([u.bbox for u in us], float).reshape(-1, 4)
+    first = np.asarray([u.lines[0].bbox for u in us], float).reshape(-1, 4)
+    kind = np.asarray([u.kind for u in us])
+    line_no: dict[int, int] = {}
+    for u in us:
+        for i in u.ids:
+            line_no.setdefault(i, len(line_no))
+    inc = np.zeros((len(us), max(len(line_no), 1)), bool)
+    for r, u in enumerate(us):
+        inc[r, [line_no[i] for i in u.ids]] = True
+    first_line = np.asarray([id(u.lines[0]) for u in us])
+    allowed = ~np.isin(kind, (SPLIT_KEY, SPLIT_VALUE, KEY_BLOCK))
+    after_colon = np.isin(kind, (VALUE_PART, BLOCK))
+    vx0, vy0, vx1, vy1 = box.T
+    fy0, fy1 = first[:, 1].copy(), first[:, 3].copy()
+    pos = {u: r for r, u in enumerate(members)}
+    out: list[tuple[int, int, int, float]] = []
+    for k in page_keys:
+        ku = units[k]
+        kx0, ky0, kx1, ky1 = ku.bbox
+        if ku.kind == SPLIT_KEY:
+            out.append((k, ku.head, 0, max(units[ku.head].bbox[0] - kx1, 0.0) / lh))
+            continue
+        r = pos[k]
+        shares = (inc & inc[r]).any(axis=1)
+        same_line = (
+            shares
+            & (ku.kind == KEY_PART)
+            & (first_line == id(ku.lines[0]))
+            & after_colon
+            & (vx0 >= kx1 - 1)
+        )
+        ok = allowed & (~shares | same_line)
+        ok[r] = False
+        y0 = np.where(same_line, ky0, vy0)
+        f0 = np.where(same_line, ky0, fy0)
+        yov = np.minimum(ky1, fy1) - np.maximum(ky0, f0)
+        last = ku.lines[-1].bbox
+        kcy = (ky0 + ky1) / 2 if ku.kind == KEY_BLOCK else (last[1] + last[3]) / 2
+        fcy = (f0 + fy1) / 2
+        right = same_line | (
+            (yov > 0.25 * np.minimum(ky1 - ky0, fy1 - f0)) & (vx0 >= kx1 - 0.5 * lh)
+        )
+        right_ok = right & ((vx0 - kx1) <= RIGHT_REACH * lh)
+        below = ~right & ((y0 >= ky0 + 0.5 * lh) | ((fcy - kcy >= 0.35 * lh) & (y0 > ky0)))
+        dy = (y0 - ky1) / lh
+        xgap = np.maximum(0.0, np.maximum(vx0 - kx1, kx0 - vx1)) / lh
+        near = below & (dy <= BELOW_REACH) & (vx1 > kx0 - 4 * lh) & (vx0 < kx1 + 12 * lh)
+        column = below & ~near & (dy <= COLUMN_REACH) & (xgap == 0)
+        above = (~right & ~below & (kind != BLOCK) & (kcy - fcy >= 0.35 * lh)
+                 & (vy1 <= ky1) & ((ky0 - vy1) <= ABOVE_REACH * lh)
+                 & (np.minimum(kx1, vx1) - np.maximum(kx0, vx0) > 0))  # fmt: skip
+        direction = np.select([right & same_line, right, near, column, above], [0, 1, 2, 3, 4], -1)
+        ok &= np.where(right, right_ok, near | column | above)
+        dist = np.select(
+            [right, near | column],
+            [np.maximum(vx0 - kx1, 0.0) / lh, np.hypot(np.maximum(dy, 0.0), xgap)],
+            np.maximum(ky0 - vy1, 0.0) / lh + 0.5,
+        )
+        sel = np.nonzero(ok)[0]
+        if not len(sel):
+            continue
+        vs = idx[sel]
+        order = np.lexsort((direction[sel], vs, dist[sel]))
+        sel, vs = sel[order], vs[order]
+        single = kind[sel] != BLOCK
+        heads = set(vs[single][:MAX_PER_KEY].tolist())
+        for j, v in zip(sel.tolist(), vs.tolist(), strict=True):
+            if (v in heads) if kind[j] != BLOCK else (units[v].head in heads):
+                out.append((k, v, int(direction[j]), float(dist[j])))
+    return out
 
 
 def candidates(ctx: DocContext) -> Candidates:
@@ -265,160 +420,190 @@ def candidates(ctx: DocContext) -> Candidates:
     for i, u in enumerate(units):
         by_page.setdefault(u.page, []).append(i)
     raw: list[tuple[int, int, int, float]] = []  # key, value, direction, distance
-    for k in keys:
-        ku = units[k]
-        kx0, ky0, kx1, ky1 = ku.bbox
-        if ku.kind == SPLIT_KEY:
-            raw.append((k, ku.head, 0, max(units[ku.head].bbox[0] - kx1, 0.0) / lh))
-            continue
-        found = []
-        for v in by_page[ku.page]:
-            vu = units[v]
-            if v == k or vu.kind in (SPLIT_KEY, SPLIT_VALUE):
-                continue
-            same_line = False
-            if vu.ids & ku.ids:
-                # only the value after the key's own colon may share its line
-                if not (ku.kind == KEY_PART and vu.lines[0] is ku.lines[0] and vu.kind in (VALUE_PART, BLOCK)
-                        and vu.bbox[0] >= kx1 - 1):  # fmt: skip
-                    continue
-                same_line = True
-            vx0, vy0, vx1, vy1 = vu.bbox
-            fy0, fy1 = vu.lines[0].bbox[1], vu.lines[0].bbox[3]
-            if same_line:
-                vy0, fy0 = ky0, ky0
-            yov = min(ky1, fy1) - max(ky0, fy0)
-            if same_line or (yov > 0.4 * min(ky1 - ky0, fy1 - fy0) and vx0 >= kx1 - 0.5 * lh):
-                if (vx0 - kx1) > RIGHT_REACH * lh:
-                    continue
-                direction = 0 if same_line else 1
-                dist = max(vx0 - kx1, 0.0) / lh
-            elif vy0 >= ky0 + 0.5 * lh:
-                dy = (vy0 - ky1) / lh
-                xgap = _gap(kx0, kx1, vx0, vx1) / lh
-                if dy <= BELOW_REACH and vx1 > kx0 - 4 * lh and vx0 < kx1 + 12 * lh:
-                    direction = 2
-                elif dy <= COLUMN_REACH and xgap == 0:
-                    direction = 3
-                else:
-                    continue
-                dist = math.hypot(max(dy, 0.0), xgap)
-            else:
-                continue
-            found.append((dist, v, direction))
-        found.sort()
-        singles = [f for f in found if units[f[1]].kind != BLOCK][:MAX_PER_KEY]
-        heads = {v for _, v, _ in singles}
-        for dist, v, direction in found:
-            if units[v].kind != BLOCK or units[v].head in heads:
-                if units[v].kind != BLOCK and v not in heads:
-                    continue
-                raw.append((k, v, direction, dist))
-    # ranks: of the value among the key's candidates, of the key among the value's
-    by_key: dict[int, list[tuple[float, int]]] = {}
-    by_value: dict[int, list[tuple[float, int]]] = {}
-    for n, (k, v, _d, dist) in enumerate(raw):
-        by_key.setdefault(k, []).append((dist, n))
-        by_value.setdefault(v, []).append((dist, n))
-    rank_v = np.zeros(len(raw))
-    rank_k = np.zeros(len(raw))
-    for lst in by_key.values():
-        for r, (_, n) in enumerate(sorted(lst)):
-            rank_v[n] = r
-    for lst in by_value.values():
-        for r, (_, n) in enumerate(sorted(lst)):
-            rank_k[n] = r
-    line_boxes = {}
+    for members in by_page.values():
+        raw.extend(_search(units, keys, members, lh))
+    line_boxes: dict[int, list] = {}
     for u in units:
         if u.kind == WHOLE:
             line_boxes.setdefault(u.page, []).append((u.bbox, u.text))
-    rows = []
-    pairs = []
-    for n, (k, v, direction, dist) in enumerate(raw):
-        ku, vu = units[k], units[v]
-        kx0, ky0, kx1, ky1 = ku.bbox
-        vx0, vy0, vx1, vy1 = vu.bbox
-        fb = vu.lines[0].bbox if vu.kind != VALUE_PART else vu.bbox
-        kw, kh = max(kx1 - kx0, 1.0), max(ky1 - ky0, 1.0)
-        vw, vh = max(vx1 - vx0, 1.0), max(fb[3] - fb[1], 1.0)
-        xov = (min(kx1, vx1) - max(kx0, vx0)) / min(kw, vw)
-        yov = (min(ky1, fb[3]) - max(ky0, fb[1])) / min(kh, vh)
-        # lines strictly between key and value
-        between = between_colon = 0
-        if direction in (1,):
-            for box, text in line_boxes[ku.page]:
-                if (
-                    box[0] >= kx1 - 1
-                    and box[2] <= vx0 + 1
-                    and min(box[3], ky1) - max(box[1], ky0) > 0.4 * kh
-                ):
-                    between += 1
-                    between_colon += text.rstrip().endswith(":")
-        elif direction in (2, 3):
-            lo, hi = min(kx0, vx0), max(kx1, vx1)
-            for box, text in line_boxes[ku.page]:
-                if box[1] >= ky1 - 1 and box[3] <= vy0 + 1 and box[2] > lo and box[0] < hi:
-                    between += 1
-                    between_colon += text.rstrip().endswith(":")
-        rel = [
-            (vx0 - kx1) / lh,
-            (vy0 - ky1) / lh,
-            ((vx0 + vx1) - (kx0 + kx1)) / 2 / lh,
-            (vx0 - kx0) / lh,
-            ((fb[1] + fb[3]) - (ky0 + ky1)) / 2 / lh,
-            xov,
-            yov,
-            float(ctx.row(ku.lines[0]) is ctx.row(vu.lines[0])),
-            float(direction == 0),
-            float(direction),
-            dist,
-            rank_v[n],
-            rank_k[n],
-            float(len(by_key[k])),
-            float(len(by_value[v])),
-            float(between),
-            float(between_colon),
-            float(units[v].shape[7] > 0 or units[v].shape[8] > 0),
-            (vx1 - kx1) / lh,
-        ]
-        rows.append(ku.shape + vu.shape + rel)
-        pairs.append((k, v))
-    X = np.asarray(rows, dtype=np.float32).reshape(len(rows), len(BASE))
-    return Candidates(units, keys, pairs, X, lh, _role_rows(units, line_boxes, lh))
+    X, pairs, groups, dist = _relations(ctx, units, raw, line_boxes, lh)
+    return Candidates(units, keys, pairs, X, lh, _role_rows(units, line_boxes, lh), dist, groups)
+
+
+def _ranks(groups: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair's rank by distance in its group (ties by order) and its group's size."""
+    order = np.lexsort((np.arange(len(dist)), dist, groups))
+    g = groups[order]
+    start = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, bool)
+    first = np.maximum.accumulate(np.where(start, np.arange(len(g)), 0)) if len(g) else g
+    rank = np.empty(len(g))
+    rank[order] = np.arange(len(g)) - first
+    size = np.bincount(groups, minlength=int(groups.max()) + 1 if len(groups) else 0)[groups]
+    return rank, size.astype(float)
+
+
+def _relations(ctx: DocContext, units: list[Unit], raw: list, line_boxes: dict, lh: float):
+    """The BASE feature rows of the candidate pairs, their (key, value) units, rank groups and
+    distances."""
+    n = len(raw)
+    if not n:
+        return (np.zeros((0, len(BASE)), np.float32), [], np.zeros((0, 4), int), np.zeros(0))
+    k = np.fromiter((r[0] for r in raw), int, n)
+    v = np.fromiter((r[1] for r in raw), int, n)
+    d = np.fromiter((r[2] for r in raw), int, n)
+    dist = np.fromiter((r[3] for r in raw), float, n)
+    groups = np.zeros((n, 4), int)
+    ids: dict[tuple, int] = {}
+    for i, (kk, vv, dd) in enumerate(zip(k.tolist(), v.tolist(), np.where(d == 3, 2, d).tolist(),
+                                         strict=True)):  # fmt: skip
+        groups[i] = (ids.setdefault(("k", kk), len(ids)), ids.setdefault(("v", vv), len(ids)),
+                     ids.setdefault(("k", kk, dd), len(ids)), ids.setdefault(("v", vv, dd), len(ids)))  # fmt: skip
+    rank_v, n_v = _ranks(groups[:, 0], dist)  # the value among the key's candidates
+    rank_k, n_k = _ranks(groups[:, 1], dist)  # the key among the value's
+    # the same in the pair's own direction (a table cell: the nearest header above it)
+    rank_vd, n_vd = _ranks(groups[:, 2], dist)
+    rank_kd, n_kd = _ranks(groups[:, 3], dist)
+    ub = np.asarray([u.bbox for u in units], float).reshape(-1, 4)
+    fb = np.asarray([u.bbox if u.kind == VALUE_PART else u.lines[0].bbox for u in units],
+                    float).reshape(-1, 4)  # fmt: skip
+    shape = np.asarray([u.shape for u in units], float).reshape(len(units), len(SHAPE))
+    row_of = np.asarray([id(ctx.row(u.lines[0])) for u in units])
+    K, V, F = ub[k], ub[v], fb[v]
+    kw, kh = np.maximum(K[:, 2] - K[:, 0], 1.0), np.maximum(K[:, 3] - K[:, 1], 1.0)
+    vw, vh = np.maximum(V[:, 2] - V[:, 0], 1.0), np.maximum(F[:, 3] - F[:, 1], 1.0)
+    xov = (np.minimum(K[:, 2], V[:, 2]) - np.maximum(K[:, 0], V[:, 0])) / np.minimum(kw, vw)
+    yov = (np.minimum(K[:, 3], F[:, 3]) - np.maximum(K[:, 1], F[:, 1])) / np.minimum(kh, vh)
+    between, between_colon = _between(units, raw, line_boxes)
+    rel = np.stack([
+        (V[:, 0] - K[:, 2]) / lh,
+        (V[:, 1] - K[:, 3]) / lh,
+        ((V[:, 0] + V[:, 2]) - (K[:, 0] + K[:, 2])) / 2 / lh,
+        (V[:, 0] - K[:, 0]) / lh,
+        ((F[:, 1] + F[:, 3]) - (K[:, 1] + K[:, 3])) / 2 / lh,
+        xov,
+        yov,
+        (row_of[k] == row_of[v]).astype(float),
+        (d == 0).astype(float),
+        d.astype(float),
+        dist,
+        rank_v,
+        rank_k,
+        n_v,
+        n_k,
+        between,
+        between_colon,
+        ((shape[v, 7] > 0) | (shape[v, 8] > 0)).astype(float),
+        (V[:, 2] - K[:, 2]) / lh,
+        rank_vd,
+        rank_kd,
+        n_vd,
+        n_kd,
+    ], axis=1)  # fmt: skip
+    X = np.concatenate([shape[k], shape[v], rel], axis=1).astype(np.float32)
+    return X, list(zip(k.tolist(), v.tolist(), strict=True)), groups, dist
+
+
+def _between(units: list[Unit], raw: list, line_boxes: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The lines strictly between every pair's key and value (on the row between them, or
+    under the key above the value, across both their widths), and those ending with a colon."""
+    between = np.zeros(len(raw))
+    colon = np.zeros(len(raw))
+    if not raw:
+        return between, colon
+    k = np.fromiter((r[0] for r in raw), int, len(raw))
+    v = np.fromiter((r[1] for r in raw), int, len(raw))
+    d = np.fromiter((r[2] for r in raw), int, len(raw))
+    ub = np.asarray([u.bbox for u in units], float).reshape(-1, 4)
+    page = np.asarray([u.page for u in units])
+    kb, vb = ub[k], ub[v]
+    for pg, lines in line_boxes.items():
+        lb = np.asarray([b for b, _ in lines], float).reshape(-1, 4)
+        lc = np.asarray([t.rstrip().endswith(":") for _, t in lines], float)
+        on = np.nonzero((page[k] == pg) & np.isin(d, (1, 2, 3)))[0]
+        for chunk in range(0, len(on), 2048):
+            n = on[chunk : chunk + 2048]
+            K, V = kb[n][:, None, :], vb[n][:, None, :]
+            L = lb[None, :, :]
+            kh = np.maximum(K[..., 3] - K[..., 1], 1.0)
+            row = (
+                (L[..., 0] >= K[..., 2] - 1)
+                & (L[..., 2] <= V[..., 0] + 1)
+                & (np.minimum(L[..., 3], K[..., 3]) - np.maximum(L[..., 1], K[..., 1]) > 0.4 * kh)
+            )
+            lo, hi = np.minimum(K[..., 0], V[..., 0]), np.maximum(K[..., 2], V[..., 2])
+            col = (
+                (L[..., 1] >= K[..., 3] - 1)
+                & (L[..., 3] <= V[..., 1] + 1)
+                & (L[..., 2] > lo)
+                & (L[..., 0] < hi)
+            )
+            hit = np.where((d[n] == 1)[:, None], row, col)
+            between[n] = hit.sum(axis=1)
+            colon[n] = (hit * lc[None, :]).sum(axis=1)
+    return between, colon
+
+
+def _nearer(groups: np.ndarray, dist: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """For every pair: the sum of ``weight`` over the pairs of its group that are nearer."""
+    order = np.lexsort((dist, groups))
+    w = weight[order]
+    csum = np.cumsum(w) - w  # the sum before each, over all groups
+    g = groups[order]
+    start = np.r_[True, g[1:] != g[:-1]]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(g)), 0))
+    out = np.empty(len(g))
+    out[order] = csum - csum[first]
+    return out
 
 
 def _role_rows(units: list[Unit], line_boxes: dict, lh: float) -> np.ndarray:
     """Each unit's shape and what surrounds it: the nearest line on its right and left, below
     and above it (gaps in line heights, whether it is a colon label)."""
-    out = []
     far = 99.0
-    for u in units:
-        x0, y0, x1, y1 = u.bbox
-        h = max(y1 - y0, 1.0)
-        right = left = below = above = (far, 0.0, 0.0, 0.0)
-        row = 0
-        for box, text in line_boxes.get(u.page, ()):
-            if box[0] >= x0 - 1 and box[2] <= x1 + 1 and box[1] >= y0 - 1 and box[3] <= y1 + 1:
-                continue  # the unit's own line
-            colon = float(text.rstrip().endswith(":"))
-            yov = min(y1, box[3]) - max(y0, box[1])
-            if yov > 0.4 * min(h, box[3] - box[1]):
-                row += 1
-                if box[0] >= x1 - 2 and (box[0] - x1) / lh < right[0]:
-                    letters = sum(c.isalpha() for c in text) / max(len(text), 1)
-                    right = ((box[0] - x1) / lh, colon, letters, 0.0)
-                elif box[2] <= x0 + 2 and (x0 - box[2]) / lh < left[0]:
-                    left = ((x0 - box[2]) / lh, colon, 0.0, 0.0)
-                continue
-            if min(x1, box[2]) - max(x0, box[0]) <= 0:
-                continue
-            if box[1] >= y1 - 0.5 * h and (box[1] - y1) / lh < below[0]:
-                below = ((box[1] - y1) / lh, (box[0] - x0) / lh, colon, 0.0)
-            elif box[3] <= y0 + 0.5 * h and (y0 - box[3]) / lh < above[0]:
-                above = ((y0 - box[3]) / lh, colon, 0.0, 0.0)
-        out.append(u.shape + [right[0], right[1], right[2], left[0], left[1], below[0],
-                              below[1], below[2], above[0], above[1], float(row)])  # fmt: skip
-    return np.asarray(out, dtype=np.float32).reshape(len(units), len(ROLE_FEATURES))
+    out = np.zeros((len(units), len(ROLE_FEATURES)), np.float32)
+    if not units:
+        return out
+    out[:, : len(SHAPE)] = np.asarray([u.shape for u in units], np.float32)
+    page = np.asarray([u.page for u in units])
+    for pg in np.unique(page):
+        rows = np.nonzero(page == pg)[0]
+        lines = line_boxes.get(int(pg), ())
+        res = np.tile(
+            np.array([far, 0, 0, far, 0, far, 0, 0, far, 0, 0], np.float32), (len(rows), 1)
+        )
+        if lines:
+            U = np.asarray([units[i].bbox for i in rows], float)[:, None, :]
+            L = np.asarray([b for b, _ in lines], float)[None, :, :]
+            colon = np.asarray([t.rstrip().endswith(":") for _, t in lines], float)
+            letters = np.asarray([sum(c.isalpha() for c in t) / max(len(t), 1) for _, t in lines])
+            x0, y0, x1, y1 = (U[..., i] for i in range(4))
+            l0, t0, l1, t1 = (L[..., i] for i in range(4))
+            h = np.maximum(y1 - y0, 1.0)
+            own = (l0 >= x0 - 1) & (l1 <= x1 + 1) & (t0 >= y0 - 1) & (t1 <= y1 + 1)
+            on_row = ~own & (np.minimum(y1, t1) - np.maximum(y0, t0) > 0.4 * np.minimum(h, t1 - t0))
+            res[:, 10] = on_row.sum(axis=1)
+            is_right = on_row & (l0 >= x1 - 2)
+            is_left = on_row & ~is_right & (l1 <= x0 + 2)
+            other = ~own & ~on_row & (np.minimum(x1, l1) - np.maximum(x0, l0) > 0)
+            is_below = other & (t0 >= y1 - 0.5 * h)
+            is_above = other & ~is_below & (t1 <= y0 + 0.5 * h)
+            for mask, gap, col, extra in ((is_right, (l0 - x1) / lh, 0, "right"),
+                                          (is_left, (x0 - l1) / lh, 3, "left"),
+                                          (is_below, (t0 - y1) / lh, 5, "below"),
+                                          (is_above, (y0 - t1) / lh, 8, "above")):  # fmt: skip
+                g = np.where(mask, gap, np.inf)
+                j = np.argmin(g, axis=1)
+                r = np.nonzero(g[np.arange(len(rows)), j] < far)[0]
+                j = j[r]
+                res[r, col] = g[r, j]
+                if extra == "right":
+                    res[r, 1], res[r, 2] = colon[j], letters[j]
+                elif extra == "below":
+                    res[r, 6], res[r, 7] = ((l0 - x0) / lh)[r, j], colon[j]
+                else:
+                    res[r, col + 1] = colon[j]
+        out[rows, len(SHAPE) :] = res
+    return out
 
 
 def with_roles(cands: Candidates, roles: np.ndarray) -> np.ndarray:
@@ -428,7 +613,12 @@ def with_roles(cands: Candidates, roles: np.ndarray) -> np.ndarray:
         return np.zeros((0, len(FEATURES)), np.float32)
     k = np.fromiter((a for a, _ in cands.pairs), int, len(cands.pairs))
     v = np.fromiter((b for _, b in cands.pairs), int, len(cands.pairs))
-    extra = np.stack([roles[k, 0], roles[k, 1], roles[v, 0], roles[v, 1]], axis=1)
+    pk, pv = roles[k, 0].astype(float), roles[v, 1].astype(float)
+    g, dist = cands.groups, cands.dist
+    extra = np.stack([roles[k, 0], roles[k, 1], roles[v, 0], roles[v, 1],
+                      _nearer(g[:, 0], dist, pv),  # value-like units nearer to the key
+                      _nearer(g[:, 1], dist, pk),  # key-like units nearer to the value
+                      _nearer(g[:, 2], dist, pv), _nearer(g[:, 3], dist, pk)], axis=1)  # fmt: skip
     around = len(SHAPE)  # the neighbour columns of the role rows
     return np.concatenate(
         [cands.X, extra.astype(np.float32), cands.R[k, around:], cands.R[v, around:]], axis=1
@@ -456,36 +646,104 @@ class Link:
 
 
 def decode(
-    cands: Candidates, probs: np.ndarray, threshold: float, second: float = 1.1
+    cands: Candidates,
+    probs: np.ndarray,
+    threshold: float,
+    second: float = 1.1,
+    share: float = 1.1,
+    chain: float = 1.1,
 ) -> list[Link]:
-    """Greedy one-to-one links, most probable first: a line is a key or a value, each value's
-    lines serve once, a key takes one value (a second only at probability ``second``)."""
-    order = np.argsort(-probs, kind="stable")
+    """Greedy links, most probable first: a line is a key or a value, a key takes one value
+    (more only at probability ``second``: a table's column header), a value serves one key
+    (another only at probability ``share``, and as the same unit: a table cell under its
+    column header and right of its row label). Then a key linked to a value below it (or
+    right of it on its row) also takes the values stacked right under that value (or after it
+    on the row), one after the other, while their link has probability ``chain``: the cells of
+    a table's column under its header (of a row after its label)."""
     key_lines: set[int] = set()
-    value_lines: set[int] = set()
     taken: dict[int, int] = {}  # key unit -> values taken
+    served: dict[int, int] = {}  # value unit -> keys served
     key_of_line: dict[int, int] = {}  # line id -> the key unit using it
+    value_of_line: dict[int, int] = {}  # line id -> the value unit using it
     out: list[Link] = []
-    for n in order:
-        p = float(probs[n])
-        if p < threshold:
-            break
+    linked: list[int] = []  # the candidate index of every link
+
+    def take(n: int, p: float, chained: bool = False) -> bool:
         k, v = cands.pairs[n]
         ku, vu = cands.units[k], cands.units[v]
         shared = ku.ids & vu.ids  # a line split at its colon
-        if vu.ids & value_lines or (vu.ids - shared) & key_lines or ku.ids & value_lines:
-            continue
+        if (vu.ids - shared) & key_lines or ku.ids & value_of_line.keys():
+            return False
         if any(key_of_line.get(i, k) != k for i in ku.ids):
-            continue
-        if taken.get(k, 0) >= 1 and p < second:
-            continue
+            return False
+        if any(value_of_line.get(i, v) != v for i in vu.ids):
+            return False
+        if served.get(v, 0) >= 1 and p < share:
+            return False
+        if not chained and taken.get(k, 0) >= 1 and p < second:
+            return False
         taken[k] = taken.get(k, 0) + 1
-        key_lines |= ku.ids
+        served[v] = served.get(v, 0) + 1
+        key_lines.update(ku.ids)
         for i in ku.ids:
             key_of_line[i] = k
-        value_lines |= vu.ids
+        for i in vu.ids:
+            value_of_line[i] = v
         out.append(Link(ku, vu, p))
+        linked.append(n)
+        return True
+
+    for n in np.argsort(-probs, kind="stable"):
+        p = float(probs[n])
+        if p < threshold:
+            break
+        take(int(n), p)
+    if chain <= 1.0 and linked:
+        _chain(cands, probs, chain, list(linked), take)
     return out
+
+
+def _chain(cands: Candidates, probs: np.ndarray, chain: float, seeds: list[int], take) -> None:
+    """Extend each link down its value's column (or along its value's row): the key's nearest
+    candidate value right under (after) the last one taken, while ``take`` accepts it."""
+    direction = cands.X[:, BASE.index("direction")]
+    lh = cands.line_height
+    by_key: dict[int, list[int]] = {}
+    for n, (k, _v) in enumerate(cands.pairs):
+        by_key.setdefault(k, []).append(n)
+    done: set[int] = set(seeds)
+    for n0 in seeds:
+        k, v = cands.pairs[n0]
+        d0 = direction[n0]
+        if d0 not in (1, 2, 3):
+            continue
+        prev = cands.units[v]
+        while True:
+            best, where = None, math.inf
+            for n in by_key[k]:
+                w = cands.units[cands.pairs[n][1]]
+                if n in done or w.kind == BLOCK or w.page != prev.page:
+                    continue
+                if d0 == 1:  # along the row
+                    if direction[n] != 1 or w.bbox[0] < prev.bbox[2] - 2:
+                        continue
+                    at = w.bbox[0]
+                else:  # down the column
+                    if (direction[n] not in (2, 3) or w.bbox[1] < prev.bbox[3] - 0.25 * lh
+                            or min(w.bbox[2], prev.bbox[2]) - max(w.bbox[0], prev.bbox[0]) <= 0):  # fmt: skip
+                        continue
+                    at = w.bbox[1]
+                if at < where:
+                    best, where = n, at
+            if best is None or float(probs[best]) < chain:
+                break
+            w = cands.units[cands.pairs[best][1]]
+            if d0 != 1 and w.bbox[1] - prev.bbox[3] > 1.5 * lh:
+                break
+            done.add(best)
+            if not take(best, float(probs[best]), chained=True):
+                break
+            prev = w
 
 
 def clean_value(text: str) -> str:
@@ -509,6 +767,8 @@ class PairModel:
             raise ConfigError(f"{self.folder}: the pair model was trained with other features")
         self.threshold = float(self.meta.get("threshold", 0.5))
         self.second = float(self.meta.get("second", 1.1))
+        self.share = float(self.meta.get("share", 1.1))
+        self.chain = float(self.meta.get("chain", 1.1))
         self._links = OnnxModel(model, "the pair model")
         self._roles = OnnxModel(roles, "the pair model")
 
@@ -522,7 +782,9 @@ class PairModel:
 
     def links(self, ctx: DocContext) -> list[Link]:
         cands = candidates(ctx)
-        return decode(cands, self.predict(cands), self.threshold, self.second)
+        return decode(
+            cands, self.predict(cands), self.threshold, self.second, self.share, self.chain
+        )
 
 
 _SHIPPED: PairModel | None = None
@@ -592,9 +854,11 @@ def f1_counts(links: list[Link], truth: list[dict]) -> tuple[int, int, int]:
 def _fit(X: np.ndarray, y: np.ndarray, rounds: int, seed: int, objective: str = "binary"):
     import lightgbm as lgb
 
+    # the link model: more leaves (its positives are a few patterns among many candidates)
+    leaves, child = (31, 20) if objective == "binary" else (15, 10)
     clf = lgb.LGBMClassifier(
-        objective=objective, n_estimators=rounds, learning_rate=0.05, num_leaves=15,
-        min_child_samples=10, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+        objective=objective, n_estimators=rounds, learning_rate=0.05, num_leaves=leaves,
+        min_child_samples=child, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
         reg_lambda=1.0, random_state=seed, n_jobs=1, num_threads=1, verbose=-1,
     )  # fmt: skip
     clf.fit(X, y.astype(int))
@@ -621,23 +885,35 @@ def _oof_roles(data: list, fold_of: np.ndarray, rounds: int, seed: int) -> list[
     return out
 
 
+def _pooled_f1(folds: list, *args: float) -> float:
+    m = p = t = 0
+    for cands, probs, truth in folds:
+        a, b, c = f1_counts(decode(cands, probs, *args), truth)
+        m, p, t = m + a, p + b, t + c
+    prec, rec = (m / p if p else 0.0), (m / t if t else 0.0)
+    return 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+
+
 def _best_threshold(
     folds: list[tuple[Candidates, np.ndarray, list[dict]]],
-) -> tuple[float, float, float]:
-    """The (threshold, second-value threshold) of the best pair F1 over scored documents."""
-    best = (0.5, 1.1, -1.0)
-    for thr in (0.02, 0.04, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5):
-        for second in (thr, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.1):
-            if second < thr:
-                continue
-            m = p = t = 0
-            for cands, probs, truth in folds:
-                a, b, c = f1_counts(decode(cands, probs, thr, second), truth)
-                m, p, t = m + a, p + b, t + c
-            prec, rec = (m / p if p else 0.0), (m / t if t else 0.0)
-            f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-            if f1 > best[2]:
-                best = (thr, second, f1)
+) -> tuple[float, float, float, float, float]:
+    """The (threshold, second-value, shared-value, chain thresholds, F1) of the best pair F1
+    over scored documents: the first three on a grid, then the chain threshold."""
+    best = (0.5, 1.1, 1.1, 1.1, -1.0)
+    for thr in (0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5):
+        for second in (thr, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.1):
+            for share in (thr, 0.1, 0.2, 0.3, 0.5, 0.7, 1.1):
+                if second < thr or share < thr:
+                    continue
+                f1 = _pooled_f1(folds, thr, second, share)
+                if f1 > best[4]:
+                    best = (thr, second, share, 1.1, f1)
+    thr, second, share = best[:3]
+    for chain in (0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002):
+        if chain < thr:
+            f1 = _pooled_f1(folds, thr, second, share, chain)
+            if f1 > best[4]:
+                best = (thr, second, share, chain, f1)
     return best
 
 
@@ -698,7 +974,8 @@ def train_pairs(
                 if fold_of[i] == f:
                     probs = clf.predict_proba(Xs[i])[:, 1] if len(Xs[i]) else np.zeros(0)
                     scored.append((data[i][1], probs, data[i][4]))
-    threshold, second, cv_f1 = _best_threshold(scored) if scored else (0.5, 1.1, float("nan"))
+    threshold, second, share, chain, cv_f1 = (_best_threshold(scored) if scored
+                                              else (0.5, 1.1, 1.1, 1.1, float("nan")))  # fmt: skip
     Xs = X_final
     role_clf = _fit_roles(np.concatenate([d[1].R for d in data]),
                           np.concatenate([d[3] for d in data]), rounds, seed)  # fmt: skip
@@ -717,6 +994,8 @@ def train_pairs(
         "role_features": list(ROLE_FEATURES),
         "threshold": threshold,
         "second": second,
+        "share": share,
+        "chain": chain,
         "cv_f1": round(cv_f1, 4),
         "cv_repeats": max(1, repeats),
         "documents": len(data),
