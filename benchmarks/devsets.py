@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def truth(dev: DevSet, doc: Path) -> dict:
     return raw
 
 
-@lru_cache(maxsize=None)
+@cache
 def _date_fields(dev: DevSet) -> frozenset[str]:
     from docvlm.schema import load_schema
 

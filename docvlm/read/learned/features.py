@@ -17,9 +17,9 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
-from functools import lru_cache
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -500,7 +500,8 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols["block_centered"] = [
         c.kind.startswith("block")
         and (max(lb[k, 0] + lb[k, 2] for k in c.lines) - min(lb[k, 0] + lb[k, 2] for k in c.lines))
-        / (2 * h) < 1.0
+        / (2 * h)
+        < 1.0
         for c in cands
     ]
     cols["block_h_ratio"] = [

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
 from docvlm.normalize import fold
+from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
 from docvlm.read.rules.labels import CONCEPTS
 from docvlm.schema import FieldSpec
 
@@ -92,10 +92,14 @@ _ROLE = {
 }  # fmt: skip
 
 #: words that say a date opens or closes a span of time (EN/DE/FR/ES)
-_START_WORDS = frozenset("from first start begin beginning since opening von ab beginn erste "
-                         "erster debut premier premiere desde inicio primer primero".split())
-_END_WORDS = frozenset("to last end ending until till thru through closing bis ende letzte "
-                       "letzter fin dernier derniere au hasta ultimo final".split())
+_START_WORDS = frozenset(
+    "from first start begin beginning since opening von ab beginn erste "
+    "erster debut premier premiere desde inicio primer primero".split()
+)
+_END_WORDS = frozenset(
+    "to last end ending until till thru through closing bis ende letzte "
+    "letzter fin dernier derniere au hasta ultimo final".split()
+)
 
 
 def group_role(groups: tuple[tuple[str, float], ...]) -> str | None:
