@@ -376,6 +376,7 @@ def _blocks(doc: DocLines) -> list[Candidate]:
     out = []
     for i, line in enumerate(doc.lines):
         chain, cur = [i], i
+        text, box = _norm_text(line.text), tuple(line.bbox)
         for size in (2, 3, 4, 5):
             nxt = doc.below[cur]
             if nxt < 0:
@@ -385,8 +386,8 @@ def _blocks(doc: DocLines) -> list[Candidate]:
                 break
             chain.append(nxt)
             cur = nxt
-            text = " ".join(_norm_text(doc.lines[k].text) for k in chain)
-            box = union_box([doc.lines[k].bbox for k in chain])
+            text = f"{text} {_norm_text(doc.lines[nxt].text)}"
+            box = (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
             out.append(
                 Candidate(f"block{min(size, 3)}", text, text, i, 0, len(line.text), tuple(chain), box,
                           line.page)
@@ -490,25 +491,19 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols["line_order"] = L / max(len(lines), 1)
     cols["r_title"], cols["r_table"] = la.r_title[L], la.r_table[L]
     cols["r_margin"] = la.r_margin[L]
-    cols["block_aligned"] = [
-        c.kind.startswith("block")
-        and (max(lb[k, 0] for k in c.lines) - min(lb[k, 0] for k in c.lines)) / h < 1.0
-        for c in cands
-    ]
-    # a name set on two centred lines of one size (a receipt's header) vs a name over a
-    # smaller address line
-    cols["block_centered"] = [
-        c.kind.startswith("block")
-        and (max(lb[k, 0] + lb[k, 2] for k in c.lines) - min(lb[k, 0] + lb[k, 2] for k in c.lines))
-        / (2 * h)
-        < 1.0
-        for c in cands
-    ]
-    cols["block_h_ratio"] = [
-        min(lb[k, 3] - lb[k, 1] for k in c.lines[1:]) / max(lb[c.lines[0], 3] - lb[c.lines[0], 1], 1e-3)
-        if c.kind.startswith("block") else 0.0
-        for c in cands
-    ]  # fmt: skip
+    # blocks: left-aligned lines; centred lines (a receipt's header); the size of the
+    # continuation lines against the first (a name over a smaller address line)
+    aligned, centred = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    h_ratio = np.zeros(n, dtype=np.float64)
+    for j, c in enumerate(cands):
+        if not c.kind.startswith("block"):
+            continue
+        bx = [lines[k].bbox for k in c.lines]
+        x0s, cxs = [b[0] for b in bx], [b[0] + b[2] for b in bx]
+        aligned[j] = (max(x0s) - min(x0s)) / h < 1.0
+        centred[j] = (max(cxs) - min(cxs)) / (2 * h) < 1.0
+        h_ratio[j] = min(b[3] - b[1] for b in bx[1:]) / max(bx[0][3] - bx[0][1], 1e-3)
+    cols["block_aligned"], cols["block_centered"], cols["block_h_ratio"] = aligned, centred, h_ratio
     cols["labelness"] = all_term_similarity_many([c.text for c in cands])
     cols["courtesy"] = [courtesy_ratio(c.text) if c.kind not in _TYPED else 0.0 for c in cands]
     cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
