@@ -610,3 +610,36 @@ def test_a_value_printed_on_every_page_is_taken_where_it_first_appears():
     # a copy far less likely stands elsewhere in another role: the pick stays
     fields[0].probs = np.array([0.87, 0.5, 0.2])
     assert decode(fields)["issued"].cand.page == 2
+
+
+def test_pool_normalised_values_match_normalise_value_by_value():
+    """The pools' values are normalised once per distinct value: the result is
+    normalise()'s, zeros of either sign (-0.0 == 0.0 reads '-0.00') and repeats included."""
+    from docvlm.read.learned.features import normalised
+
+    def c(value):
+        return Candidate("amount", value, str(value), 0, 0, 1, (0,), (0, 0, 1, 1), 1)
+
+    values = [12.5, -0.0, 0.0, 12.5, 0, 3, True, "12.50", "Acme Corp", "Acme Corp", ""]
+    for spec in (_spec("t", "total", type="number"), _spec("n", "name"),
+                 _spec("d", "date", format="date")):  # fmt: skip
+        got = normalised(spec, [c(v) for v in values])
+        assert got == [normalise(spec, v) for v in values]
+
+
+def test_a_learned_read_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    pages = _page([(50, 50, "Invoice No: 4711"), (50, 70, "Total: 12.50 EUR")])
+    content = DocumentContent(doc_id="g", source="g.pdf", pages=pages, image=lambda n: None)
+    schema = schema_from_dict({"type": "object", "properties": {"total": {"type": "number"}}}, "g")
+    reader = get_reader(ReaderOptions(kind="learned"))
+    assert gc.isenabled()
+    reader.read(content, schema)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        reader.read(content, schema)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

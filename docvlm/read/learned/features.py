@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from docvlm.datamodel import BBox, Line, Page
-from docvlm.lines import union_box
 from docvlm.normalize import (
     ISO_CURRENCIES,
+    compact,
     find_currency_span,
     find_dates,
     fold,
@@ -66,6 +66,7 @@ FEATURES = (
     "field_end", "block_centered", "block_h_ratio", "courtesy",
 )  # fmt: skip
 _F = {name: i for i, name in enumerate(FEATURES)}
+_KIND_COLUMN = {k: _F[f"k_{k}"] for k in KINDS}
 _TYPED = frozenset(("date", "amount", "pattern", "enum"))  # kinds whose text is a typed value
 
 #: a currency code beside an amount is a real one ('INV-9900' is no amount in 'INV')
@@ -77,6 +78,9 @@ _AMOUNT = re.compile(
 _TRAILING_CODE = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9][\w\-/.#]{0,30}[A-Za-z0-9](?![\w-])")
 _SEP_END = re.compile(r"[:#]\s*$|\bno\.?\s*$|\bnr\.?\s*$", re.I)
+_WORD_CHAR = re.compile(r"\w")
+_DIGIT = re.compile(r"\d")
+_NON_SPACE = re.compile(r"\S+")
 
 
 @dataclass
@@ -115,6 +119,30 @@ class DocLines:
     _line_arrays: LineArrays | None = None
     _sums: AmountSums | None = None
     _labelness: dict[int, float] = field(default_factory=dict)
+    _norm_texts: list[str] | None = None
+    _label_texts: list[str] | None = None
+    _amount_spans: list[list[tuple[int, int, str]]] | None = None
+
+    def amount_spans(self) -> list[list[tuple[int, int, str]]]:
+        """Each line's :data:`_AMOUNT` matches as (start, end, text) (found once)."""
+        if self._amount_spans is None:
+            self._amount_spans = [
+                [(m.start(), m.end(), m.group(0)) for m in _AMOUNT.finditer(ln.text)]
+                for ln in self.lines
+            ]
+        return self._amount_spans
+
+    def label_texts(self) -> list[str]:
+        """:func:`_label_text` of each line (found once; every field reads them)."""
+        if self._label_texts is None:
+            self._label_texts = [_label_text(ln.text) for ln in self.lines]
+        return self._label_texts
+
+    def norm_texts(self) -> list[str]:
+        """:func:`_norm_text` of each line (found once)."""
+        if self._norm_texts is None:
+            self._norm_texts = [_norm_text(ln.text) for ln in self.lines]
+        return self._norm_texts
 
     def amount_sums(self) -> AmountSums:
         """Which printed amounts add up with others (found once)."""
@@ -174,6 +202,8 @@ class DocLines:
                     doc.left[i] = members[j - 1]
             by_page.setdefault(row.page, []).extend(members)
         h = doc.median_h
+        boxes = [ln.bbox for ln in lines]
+        far = -0.3 * h  # a line ending this far below i's top is no line above it
         for members in by_page.values():
             # the line above i ends between 4 line heights above i's top and 0.3 below it:
             # look only there (lines sorted by their bottom), in the members' own order
@@ -181,18 +211,22 @@ class DocLines:
             bottoms = [lines[k].bbox[3] for k in order]
             rank = {k: r for r, k in enumerate(members)}
             for i in members:
-                b = lines[i].bbox
+                b = boxes[i]
                 lo = bisect.bisect_left(bottoms, b[1] - 4.0 * h)
                 hi = bisect.bisect_right(bottoms, b[1] + 0.3 * h)
-                best, best_gap = -1, 4.0 * h
-                for k in sorted(order[lo:hi], key=rank.__getitem__):
-                    o = lines[k].bbox
+                # the smallest gap; of equal gaps the last in the members' order (what a
+                # pass in that order keeping each gap <= the best so far ends with)
+                best, best_gap, best_rank = -1, 4.0 * h, -1
+                for k in order[lo:hi]:
+                    o = boxes[k]
                     gap = b[1] - o[3]
-                    if k == i or gap < -0.3 * h or gap > best_gap:
+                    if k == i or gap < far or gap > best_gap:
                         continue
-                    if min(b[2], o[2]) - max(b[0], o[0]) <= 0:
+                    if (o[2] if o[2] < b[2] else b[2]) - (o[0] if o[0] > b[0] else b[0]) <= 0:
                         continue
-                    best, best_gap = k, gap
+                    r = rank[k]
+                    if gap < best_gap or r > best_rank:
+                        best, best_gap, best_rank = k, gap, r
                 if best >= 0:
                     doc.above[i] = best
                     if doc.below[best] < 0 or (lines[doc.below[best]].bbox[1] > lines[i].bbox[1]):
@@ -227,6 +261,11 @@ def _build_neighbours(doc: DocLines) -> Neighbours:
     )  # fmt: skip
 
 
+#: :func:`parse_amount`, cached: the amount pools and :class:`AmountSums` parse the same
+#: spans, and a document prints the same amounts on many lines
+_parse_amount = lru_cache(maxsize=65536)(parse_amount)
+
+
 def _norm_text(text: str) -> str:
     return text.strip().strip(":;,|").strip()
 
@@ -239,8 +278,22 @@ def _span_box(doc: DocLines, i: int, start: int, end: int) -> BBox:
     whole = start <= 0 and end >= len(doc.lines[i].text)
     if whole and i in doc._whole_boxes:
         return doc._whole_boxes[i]
-    boxes = [box for w_start, w_end, box in spans if w_end > start and w_start < end]
-    box = union_box(boxes) if boxes else doc.lines[i].bbox
+    # union_box of the words in the span, in one pass (min/max keep the first of equals)
+    x0 = y0 = x1 = y1 = None
+    for w_start, w_end, b in spans:
+        if w_end > start and w_start < end:
+            if x0 is None:
+                x0, y0, x1, y1 = b[0], b[1], b[2], b[3]
+                continue
+            if b[0] < x0:
+                x0 = b[0]
+            if b[1] < y0:
+                y0 = b[1]
+            if b[2] > x1:
+                x1 = b[2]
+            if b[3] > y1:
+                y1 = b[3]
+    box = (x0, y0, x1, y1) if x0 is not None else doc.lines[i].bbox
     if whole:
         doc._whole_boxes[i] = box
     return box
@@ -268,9 +321,17 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
     """Every span of the document that parses as a value of ``spec``'s type."""
     out: list[Candidate] = []
     ctx = doc.ctx
+    is_date, is_number = spec.is_date, spec.is_number  # (a frozen spec: the same per line)
+    amounts = doc.amount_spans() if is_number and not is_date else None
+    rx = None
+    if spec.pattern and not (is_date or is_number or spec.enum):
+        try:
+            rx = re.compile(spec.pattern.lstrip("^").rstrip("$"))
+        except re.error:
+            rx = None
     for i, line in enumerate(doc.lines):
         text = line.text
-        if spec.is_date:
+        if is_date:
             seen: dict[tuple[str, int], Candidate] = {}
             for iso, s, e in find_dates(text, ctx.dayfirst):
                 out.append(_cand(doc, "date", iso, i, s, e))
@@ -282,20 +343,23 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
                     out[-1].alt = out[-1].ambiguous = True
                     if s in at:
                         at[s].ambiguous = True
-        elif spec.is_number:
+        elif is_number:
             # a span that reads as a date is no amount ("2024" of "2024-07-01")
+            found = amounts[i]
+            if not found:
+                continue
             dated = [(ds, de) for _, ds, de in find_dates(text, ctx.dayfirst)]
-            for m in _AMOUNT.finditer(text):
-                if text[m.end() : m.end() + 2].strip().startswith("%"):
+            for m_start, m_end, m_text in found:
+                if text[m_end : m_end + 2].strip().startswith("%"):
                     continue
-                if any(m.start() < de and ds < m.end() for ds, de in dated):
+                if any(m_start < de and ds < m_end for ds, de in dated):
                     continue
-                value = parse_amount(m.group(0), ctx.decimal_comma)
+                value = _parse_amount(m_text, ctx.decimal_comma)
                 if value is None:
                     continue
                 if spec.type == "integer" and value != int(value):
                     continue
-                out.append(_cand(doc, "amount", value, i, m.start(), m.end()))
+                out.append(_cand(doc, "amount", value, i, m_start, m_end))
         elif spec.enum:
             folded = fold(text)
             for member in spec.enum:
@@ -304,11 +368,6 @@ def typed_candidates(doc: DocLines, spec: FieldSpec) -> list[Candidate]:
                 if at >= 0:
                     out.append(_cand(doc, "enum", member, i, 0, len(text)))
         elif spec.pattern:
-            body = spec.pattern.lstrip("^").rstrip("$")
-            try:
-                rx = re.compile(body)
-            except re.error:
-                rx = None
             if rx is not None:
                 for m in rx.finditer(text):
                     if m.group(0).strip() and not _inside_word(text, m.start(), m.end()):
@@ -338,21 +397,21 @@ def trim_code(text: str) -> str:
     """A name without the code in brackets it ends with ('Acme Corp (33287)' → 'Acme Corp')."""
     m = _TRAILING_CODE.search(text)
     cut = text[: m.start()] if m is not None else text
-    return cut if re.search(r"\w", cut) else text
+    return cut if _WORD_CHAR.search(cut) else text
 
 
 def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
     line = doc.lines[i]
     text = line.text
     out = []
-    whole = _norm_text(text)
-    if whole and re.search(r"\w", whole):
+    whole = doc.norm_texts()[i]
+    if whole and _WORD_CHAR.search(whole):
         out.append(_cand(doc, "segment", whole, i, 0, len(text)))
-    words = list(re.finditer(r"\S+", text))
+    words = list(_NON_SPACE.finditer(text))
     if 2 <= len(words) <= 14:
         for k in range(1, min(4, len(words))):
             rest = _norm_text(text[words[k].start() :])
-            if rest and re.search(r"\w", rest):
+            if rest and _WORD_CHAR.search(rest):
                 out.append(_cand(doc, "after_label", rest, i, words[k].start(), len(text)))
     if ":" in text:
         at = text.index(":") + 1
@@ -363,30 +422,34 @@ def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
         m = _TRAILING_CODE.search(text, c.start)
         if m is not None and m.start() > c.start:
             cut = _norm_text(text[c.start : m.start()])
-            if re.search(r"\w", cut) and not any(o.value == cut for o in out):
+            if _WORD_CHAR.search(cut) and not any(o.value == cut for o in out):
                 out.append(_cand(doc, "trimmed", cut, i, c.start, m.start()))
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
-        if re.search(r"\d", tok) and tok != whole:
+        if _DIGIT.search(tok) and tok != whole:
             out.append(_cand(doc, "token", tok, i, m.start(), m.end()))
     return out
 
 
 def _blocks(doc: DocLines) -> list[Candidate]:
     out = []
-    for i, line in enumerate(doc.lines):
+    lines, below, norm = doc.lines, doc.below, doc.norm_texts()
+    gap = 1.2 * doc.median_h
+    for i, line in enumerate(lines):
+        if below[i] < 0:
+            continue  # no line below: no block starts here
         chain, cur = [i], i
-        text, box = _norm_text(line.text), tuple(line.bbox)
+        text, box = norm[i], tuple(line.bbox)
         for size in (2, 3, 4, 5):
-            nxt = doc.below[cur]
+            nxt = below[cur]
             if nxt < 0:
                 break
-            a, b = doc.lines[cur].bbox, doc.lines[nxt].bbox
-            if b[1] - a[3] > 1.2 * doc.median_h:
+            a, b = lines[cur].bbox, lines[nxt].bbox
+            if b[1] - a[3] > gap:
                 break
             chain.append(nxt)
             cur = nxt
-            text = f"{text} {_norm_text(doc.lines[nxt].text)}"
+            text = f"{text} {norm[nxt]}"
             box = (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
             out.append(
                 Candidate(f"block{min(size, 3)}", text, text, i, 0, len(line.text), tuple(chain), box,
@@ -495,24 +558,45 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     # continuation lines against the first (a name over a smaller address line)
     aligned, centred = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     h_ratio = np.zeros(n, dtype=np.float64)
-    for j, c in enumerate(cands):
-        if not c.kind.startswith("block"):
-            continue
-        bx = [lines[k].bbox for k in c.lines]
-        x0s, cxs = [b[0] for b in bx], [b[0] + b[2] for b in bx]
-        aligned[j] = (max(x0s) - min(x0s)) / h < 1.0
-        centred[j] = (max(cxs) - min(cxs)) / (2 * h) < 1.0
-        h_ratio[j] = min(b[3] - b[1] for b in bx[1:]) / max(bx[0][3] - bx[0][1], 1e-3)
+    blocks = [j for j, c in enumerate(cands) if c.kind.startswith("block")]
+    if blocks:
+        if not h:
+            raise ZeroDivisionError("float division by zero")  # as a float division would
+        # each block's lines, padded with its last line (which changes no min or max)
+        chains = [cands[j].lines for j in blocks]
+        width = max(map(len, chains))
+        bx = lb[np.asarray([(*ch, *(ch[-1],) * (width - len(ch))) for ch in chains])]
+        x0s, cxs = bx[:, :, 0], bx[:, :, 0] + bx[:, :, 2]
+        aligned[blocks] = (x0s.max(axis=1) - x0s.min(axis=1)) / h < 1.0
+        centred[blocks] = (cxs.max(axis=1) - cxs.min(axis=1)) / (2 * h) < 1.0
+        h_ratio[blocks] = (bx[:, 1:, 3] - bx[:, 1:, 1]).min(axis=1) / np.maximum(
+            bx[:, 0, 3] - bx[:, 0, 1], 1e-3
+        )
     cols["block_aligned"], cols["block_centered"], cols["block_h_ratio"] = aligned, centred, h_ratio
-    cols["labelness"] = all_term_similarity_many([c.text for c in cands])
-    cols["courtesy"] = [courtesy_ratio(c.text) if c.kind not in _TYPED else 0.0 for c in cands]
+    # each distinct text once (a text's score does not depend on the others)
+    texts = [c.text for c in cands]
+    distinct = dict.fromkeys(texts)
+    distinct.update(zip(distinct, all_term_similarity_many(list(distinct)), strict=True))
+    cols["labelness"] = [distinct[t] for t in texts]
+    courtesy: dict[str, float] = {}
+    cols["courtesy"] = [
+        0.0 if c.kind in _TYPED else courtesy[c.text] if c.text in courtesy
+        else courtesy.setdefault(c.text, courtesy_ratio(c.text)) for c in cands
+    ]  # fmt: skip
     cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
     sums = doc.amount_sums()
-    cents = [_cents(c.value) if c.kind in ("amount", "rule") else None for c in cands]
-    cols["sum_of_two"] = [k is not None and k in sums.sum_of_two.get(c.page, ()) for c, k in zip(cands, cents, strict=True)]  # fmt: skip
-    cols["part_of_sum"] = [k is not None and k in sums.part_of_sum.get(c.page, ()) for c, k in zip(cands, cents, strict=True)]  # fmt: skip
-    cols["sum_above"] = [k is not None and (c.line, k) in sums.sum_above for c, k in zip(cands, cents, strict=True)]  # fmt: skip
-    X[np.arange(n), [_F[f"k_{c.kind}"] for c in cands]] = 1
+    sum_of_two, part_of_sum = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    sum_above = np.zeros(n, dtype=bool)
+    for j, c in enumerate(cands):
+        if c.kind not in ("amount", "rule"):
+            continue
+        k = _cents(c.value)
+        if k is not None:
+            sum_of_two[j] = k in sums.sum_of_two.get(c.page, ())
+            part_of_sum[j] = k in sums.part_of_sum.get(c.page, ())
+            sum_above[j] = (c.line, k) in sums.sum_above
+    cols["sum_of_two"], cols["part_of_sum"], cols["sum_above"] = sum_of_two, part_of_sum, sum_above
+    X[np.arange(n), [_KIND_COLUMN[c.kind] for c in cands]] = 1
     # what the document says of its locale (the date order a reading should follow)
     X[:, _F["doc_order_evidence"]] = ctx.order_evidence
     X[:, _F["doc_usd"]] = ctx.currency == "USD"
@@ -533,13 +617,17 @@ def _range_positions(doc: DocLines, cands: list[Candidate]) -> tuple[list[bool],
     for c in cands:
         if c.kind == "date":
             spans.setdefault(c.line, set()).add((c.start, c.end))
-    first, second = [], []
-    for c in cands:
-        text = doc.lines[c.line].text
+    first, second = [False] * len(cands), [False] * len(cands)
+    if not spans:
+        return first, second
+    for j, c in enumerate(cands):
         others = spans.get(c.line, ()) if c.kind == "date" else ()
-        first.append(any(s >= c.end and _RANGE_SEP.fullmatch(text[c.end : s]) for s, _ in others))
-        second.append(any(e <= c.start and _RANGE_SEP.fullmatch(text[e : c.start])
-                          for _, e in others))  # fmt: skip
+        if not others:
+            continue
+        text = doc.lines[c.line].text
+        first[j] = any(s >= c.end and _RANGE_SEP.fullmatch(text[c.end : s]) for s, _ in others)
+        second[j] = any(e <= c.start and _RANGE_SEP.fullmatch(text[e : c.start])
+                        for _, e in others)  # fmt: skip
     return first, second
 
 
@@ -563,12 +651,13 @@ class AmountSums:
     @classmethod
     def of(cls, doc: DocLines, window: int = 30, most: int = 400) -> AmountSums:
         per_line: list[tuple[int, int, list[int]]] = []  # (page, line, cents on the line)
+        spans = doc.amount_spans()
         for i, ln in enumerate(doc.lines):
             found = []
-            for m in _AMOUNT.finditer(ln.text):
-                if not _DECIMALS.search(m.group(0)):
+            for _, _, m_text in spans[i]:
+                if not _DECIMALS.search(m_text):
                     continue
-                value = parse_amount(m.group(0), doc.ctx.decimal_comma)
+                value = _parse_amount(m_text, doc.ctx.decimal_comma)
                 k = _cents(value)
                 if k is not None:
                     found.append(k)
@@ -657,6 +746,7 @@ class CandArrays:
     whole: np.ndarray  # a whole single line (its label similarity is the line's)
     prefix: _Texts  # the text before the span
     own: _Texts  # the text of a part-line span (none for whole lines)
+    trimmed: np.ndarray  # indices of the candidates of kind 'trimmed'
 
     @classmethod
     def of(cls, doc: DocLines, cands: list[Candidate]) -> CandArrays:
@@ -668,6 +758,7 @@ class CandArrays:
             whole=np.asarray(whole, dtype=bool),
             prefix=_Texts.of([lines[c.line].text[: c.start] if c.start else "" for c in cands]),
             own=_Texts.of([c.text if not w else "" for c, w in zip(cands, whole, strict=True)]),
+            trimmed=np.asarray([j for j, c in enumerate(cands) if c.kind == "trimmed"], np.int64),
         )
 
     def __add__(self, other: CandArrays) -> CandArrays:
@@ -677,6 +768,7 @@ class CandArrays:
             np.concatenate([self.whole, other.whole]),
             self.prefix + other.prefix,
             self.own + other.own,
+            np.concatenate([self.trimmed, other.trimmed + len(self.line)]),
         )
 
 
@@ -691,10 +783,14 @@ class _Texts:
     @classmethod
     def of(cls, texts: list[str]) -> _Texts:
         seen: dict[str, int] = {}
+        raw: dict[str, int] = {}  # each raw text's index (texts repeat: clean each once)
         index = []
         for t in texts:
-            t = _label_text(t) if t else ""
-            index.append(seen.setdefault(t, len(seen)) if t else -1)
+            k = raw.get(t)
+            if k is None:
+                c = _label_text(t) if t else ""
+                k = raw[t] = seen.setdefault(c, len(seen)) if c else -1
+            index.append(k)
         return cls(list(seen), np.asarray(index, dtype=np.int64))
 
     def __add__(self, other: _Texts) -> _Texts:
@@ -716,7 +812,7 @@ class FieldFeatures:
         self.spec = spec
         self.fp = phrases or field_phrases(spec)
         self._index = phrase_index(self.fp.phrases)  # looked up once, not per text
-        self._line_sim = self.label_sims([ln.text for ln in doc.lines])
+        self._line_sim = self._scores(doc.label_texts())
         self.doc_max = max(self._line_sim, default=0.0)
 
     def label_sims(self, texts: list[str]) -> list[float]:
@@ -764,11 +860,13 @@ class FieldFeatures:
             X[:, _F["rule_conf"]] = rule[1]
             if norms is None:
                 norms = normalised(spec, cands)
-            X[:, _F["rule_agree"]] = [
-                n == rule[0] or (c.kind == "trimmed" and n == rule[-1])
-                for n, c in zip(norms, cands, strict=True)
-            ]
         a = arrays if arrays is not None else CandArrays.of(doc, cands)
+        if rule is not None:
+            r0, bare = rule[0], rule[-1]
+            agree = np.asarray([n == r0 for n in norms], dtype=bool)
+            for j in a.trimmed.tolist():  # a trimmed name agrees with the rule's bare name
+                agree[j] = agree[j] or norms[j] == bare
+            X[:, _F["rule_agree"]] = agree
         nb = doc.neighbours()
         # each line's similarity, with a 0 at index -1 for 'no such neighbour'
         sim = np.append(np.asarray(self._line_sim, dtype=np.float64), 0.0)
@@ -801,4 +899,31 @@ def normalised(spec: FieldSpec, cands: list[Candidate]) -> list[str]:
     candidate pool: it depends on the type only)."""
     from docvlm.evaluate import normalise
 
-    return [normalise(spec, c.value) for c in cands]
+    # candidates share values ('12.50' on many lines): each distinct value once, keyed by
+    # its type too (1 == 1.0 == True); -0.0 == 0.0 reads '-0.00': zeros are not shared
+    done: dict[tuple[type, Any], str] = {}
+    out = []
+    if spec is not None and not (spec.is_date or spec.is_number):
+        # a plain str's normalise() is its compact(): reached without the per-call checks
+        for c in cands:
+            value = c.value
+            if value.__class__ is str:
+                norm = done.get((str, value))
+                if norm is None:
+                    norm = done[(str, value)] = compact(value)
+                out.append(norm)
+            else:
+                out.append(normalise(spec, value))
+        return out
+    for c in cands:
+        value = c.value
+        cls = value.__class__
+        if (cls is not str and cls is not float and cls is not int) or not value:
+            out.append(normalise(spec, value))
+            continue
+        key = (cls, value)
+        norm = done.get(key)
+        if norm is None:
+            norm = done[key] = normalise(spec, value)
+        out.append(norm)
+    return out
