@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from docvlm.datamodel import BBox, Line, Page
+from docvlm.lines import union_box
 from docvlm.normalize import (
     ISO_CURRENCIES,
     compact,
@@ -278,22 +279,8 @@ def _span_box(doc: DocLines, i: int, start: int, end: int) -> BBox:
     whole = start <= 0 and end >= len(doc.lines[i].text)
     if whole and i in doc._whole_boxes:
         return doc._whole_boxes[i]
-    # union_box of the words in the span, in one pass (min/max keep the first of equals)
-    x0 = y0 = x1 = y1 = None
-    for w_start, w_end, b in spans:
-        if w_end > start and w_start < end:
-            if x0 is None:
-                x0, y0, x1, y1 = b[0], b[1], b[2], b[3]
-                continue
-            if b[0] < x0:
-                x0 = b[0]
-            if b[1] < y0:
-                y0 = b[1]
-            if b[2] > x1:
-                x1 = b[2]
-            if b[3] > y1:
-                y1 = b[3]
-    box = (x0, y0, x1, y1) if x0 is not None else doc.lines[i].bbox
+    boxes = [box for w_start, w_end, box in spans if w_end > start and w_start < end]
+    box = union_box(boxes) if boxes else doc.lines[i].bbox
     if whole:
         doc._whole_boxes[i] = box
     return box
@@ -578,11 +565,7 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     distinct = dict.fromkeys(texts)
     distinct.update(zip(distinct, all_term_similarity_many(list(distinct)), strict=True))
     cols["labelness"] = [distinct[t] for t in texts]
-    courtesy: dict[str, float] = {}
-    cols["courtesy"] = [
-        0.0 if c.kind in _TYPED else courtesy[c.text] if c.text in courtesy
-        else courtesy.setdefault(c.text, courtesy_ratio(c.text)) for c in cands
-    ]  # fmt: skip
+    cols["courtesy"] = [0.0 if c.kind in _TYPED else courtesy_ratio(c.text) for c in cands]
     cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
     sums = doc.amount_sums()
     sum_of_two, part_of_sum = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
