@@ -8,9 +8,12 @@ cheaply on exactly the same lines.
     python benchmarks/devsets.py cache                  # OCR / text layer, once (minutes)
     python benchmarks/devsets.py eval --reader learned  # per set, per field, test part
     python benchmarks/devsets.py eval --reader ocr      # the rules-only reader (ablation)
+    python benchmarks/devsets.py eval --variant reworded2  # the same, other users' schemas
+    python benchmarks/devsets.py train --generated 300  # the shipped scorer (+ schema variants)
     python benchmarks/devsets.py train-pairs            # the form key→value linker (FUNSD)
 
-Each set comes with the plain schema a user would write for it (``benchmarks/schemas/``).
+Each set comes with the plain schema a user would write for it (``benchmarks/schemas/``), and
+two rewordings of it as other users would write them (``benchmarks/schemas/reworded*/``).
 Which part of a set a document belongs to is fixed by :func:`docvlm.read.learned.split.part`
 (a hash of the file name): models train on ``train``, figures are quoted on ``test``.
 """
@@ -48,6 +51,51 @@ SETS = {
     "einvoice": DevSet("einvoice", "pdfs", "*.pdf", "einvoice.schema.json"),
     "funsd": DevSet("funsd", "images", "*.png", "funsd.schema.json"),
 }
+
+
+#: the same sets read with schemas worded as other users would write them (other names,
+#: few or no descriptions), in ``benchmarks/schemas/<variant>/``: the reader must not depend
+#: on the wording of the schemas it trained with. variant -> set -> {field: the label's key}.
+#: ``reworded2`` was written after ``reworded`` had been used to choose the training set-up
+#: (schema variants, group matching), as a check nothing was chosen on.
+REWORDED = {
+    "reworded": {
+        "sroie": {"merchant": "company", "merchant_address": "address",
+                  "purchase_date": "date", "amount_paid": "total"},
+        "wildreceipt": {"shop": "store_name", "transaction_date": "date", "grand_total": "total"},
+        "adbuy": {"order_id": "contract_number", "client": "advertiser",
+                  "total_cost": "gross_amount", "start_date": "flight_from",
+                  "end_date": "flight_to"},
+        "einvoice": {"number": "invoice_number", "issued_on": "invoice_date", "vendor": "seller",
+                     "customer": "buyer", "currency_code": "currency", "amount_due": "total",
+                     "vat_amount": "tax"},
+    },
+    "reworded2": {
+        "sroie": {"vendor_name": "company", "location": "address", "date_of_sale": "date",
+                  "total_amount": "total"},
+        "wildreceipt": {"retailer": "store_name", "receipt_date": "date", "amount": "total"},
+        "adbuy": {"order_number": "contract_number", "advertiser_name": "advertiser",
+                  "order_total": "gross_amount", "flight_start": "flight_from",
+                  "flight_end": "flight_to"},
+        "einvoice": {"invoice_no": "invoice_number", "date": "invoice_date", "supplier": "seller",
+                     "bill_to": "buyer", "currency": "currency", "grand_total": "total",
+                     "tax_total": "tax"},
+    },
+}  # fmt: skip
+
+
+def bare_schema(path: Path) -> dict:
+    """The schema at ``path`` with only its property names and types (no title, description
+    or examples): the least a user may write."""
+    doc = json.loads(path.read_text("utf-8"))
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()
+                    if k not in ("title", "description", "examples")}  # fmt: skip
+        return node
+
+    return strip(doc)
 
 
 def set_dir(name: str) -> Path:
@@ -137,8 +185,11 @@ def labelled(name: str, cache_dir: Path, part: str = "train") -> list:
     ]
 
 
-def train_scorer(names: list[str], generated: int, out: Path, cache_dir: Path) -> dict:
-    """The embedded model: the train parts of ``names`` plus ``generated`` documents."""
+def train_scorer(
+    names: list[str], generated: int, out: Path, cache_dir: Path, variants: int = 0
+) -> dict:
+    """The embedded model: the train parts of ``names`` plus ``generated`` documents, each
+    real document also read with ``variants`` reworded schemas."""
     from docvlm.read.learned.train import train
 
     docs = [d for name in names for d in labelled(name, cache_dir)]
@@ -146,7 +197,7 @@ def train_scorer(names: list[str], generated: int, out: Path, cache_dir: Path) -
         from docvlm.read.learned.generator import TRAIN_TEMPLATES, generate_labelled
 
         docs.extend(generate_labelled(generated, seed=1, templates=TRAIN_TEMPLATES))
-    return train(docs, out)
+    return train(docs, out, schema_variants=variants)
 
 
 def train_pairs(out: Path, cache_dir: Path, part: str = "train") -> dict:
@@ -180,17 +231,27 @@ def _no_image(n: int):
 
 
 def evaluate_set(
-    name: str, reader_kind: str, cache_dir: Path, part: str = "test", model: str | None = None
+    name: str,
+    reader_kind: str,
+    cache_dir: Path,
+    part: str = "test",
+    model: str | None = None,
+    variant: str = "",
 ):
-    """Per-field accuracy of one reader on one set's ``part``; returns (rows, calibration)."""
+    """Per-field accuracy of one reader on one set's ``part``; returns (rows, calibration).
+    ``variant``: ``reworded`` reads with the set's schema of :data:`REWORDED` (labels
+    renamed to it), ``bare`` with the set's schema without titles and descriptions."""
     from docvlm.datamodel import ReaderOptions
     from docvlm.evaluate import anls, normalise, score_pairs
     from docvlm.read import get_reader
     from docvlm.read.learned.split import part as part_of
-    from docvlm.schema import load_schema
+    from docvlm.schema import load_schema, schema_from_dict
 
     dev = SETS[name]
-    schema = load_schema(schema_path(dev))
+    rename = REWORDED[variant][name] if variant in REWORDED else None
+    schema = load_schema(SCHEMAS / variant / dev.schema if rename else schema_path(dev))
+    if variant == "bare":
+        schema = schema_from_dict(bare_schema(schema_path(dev)), schema.name, "bare")
     specs = {f.path: f for f in schema.fields}
     options = {"kind": reader_kind, **({"model": model} if model else {})}
     reader = get_reader(ReaderOptions(**options))
@@ -215,6 +276,8 @@ def evaluate_set(
             continue
         n_docs += 1
         n_pages += len(pages)
+        if rename:
+            label = {new: label[old] for new, old in rename.items() if old in label}
         record, confidences = run_reader(reader, schema, doc, pages)
         if name == "funsd":
             matched, _ = score_pairs(norm(record.get(arr.path)), norm(label["pairs"]))
@@ -262,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train", help="train the scorer on the train parts (+ generated docs)")
     t.add_argument("sets", nargs="*", default=["sroie", "wildreceipt", "adbuy", "einvoice"])
     t.add_argument("--generated", type=int, default=0, help="generated documents to add")
+    t.add_argument(
+        "--variants",
+        type=int,
+        default=2,
+        help="also read each real document with this many reworded schemas (default 2)",
+    )
     t.add_argument("--out", type=Path, default=ROOT / "docvlm" / "models" / "scorer")
     t.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     tp = sub.add_parser("train-pairs", help="train the form key→value linker on FUNSD's train part")
@@ -274,12 +343,20 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--part", default="test", choices=("train", "test", "all"))
     e.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     e.add_argument("--json", type=Path, help="also write the figures as JSON")
+    e.add_argument(
+        "--variant",
+        choices=("", *REWORDED, "bare"),
+        default="",
+        help="read with other schemas: reworded, reworded2 (benchmarks/schemas/"
+        "<variant>: other field names, few descriptions) or bare (the set's names "
+        "without titles and descriptions)",
+    )
     args = ap.parse_args(argv)
     if args.cmd == "cache":
         cache(args.sets, args.cache)
         return 0
     if args.cmd == "train":
-        meta = train_scorer(args.sets, args.generated, args.out, args.cache)
+        meta = train_scorer(args.sets, args.generated, args.out, args.cache, args.variants)
         print(json.dumps({k: v for k, v in meta.items() if k != "calibration"}, indent=1))
         return 0
     if args.cmd == "train-pairs":
@@ -289,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {}
     all_conf: list[tuple[float, bool]] = []
     for name in args.sets:
+        if args.variant and name not in REWORDED["reworded"]:
+            continue
         rows, conf, (n, pages), elapsed = evaluate_set(
-            name, args.reader, args.cache, args.part, args.model
+            name, args.reader, args.cache, args.part, args.model, args.variant
         )
         all_conf.extend(conf)
         report[name] = {"docs": n, "pages": pages, "read_s": elapsed, "fields": rows}

@@ -71,11 +71,14 @@ def examples(docs: Iterable[LabelledDoc], seed: int = 0):
 
     rng = np.random.default_rng(seed)
     xs, ys, owners = [], [], []
+    built: tuple[int, DocLines] | None = None  # variants of a document share its pages
     for k, doc in enumerate(docs):
         truth = _truth_values(doc)
         if not truth:
             continue
-        lines = DocLines.build(doc.pages)
+        if built is None or built[0] != id(doc.pages):
+            built = (id(doc.pages), DocLines.build(doc.pages))
+        lines = built[1]
         specs = {f.path: f for f in doc.schema.fields}
         choices, matrices = field_choices(lines, doc.schema, None, list(truth))
         for fc in choices:
@@ -92,6 +95,29 @@ def examples(docs: Iterable[LabelledDoc], seed: int = 0):
     if not xs:
         return np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, bool), np.zeros(0, int)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(owners)
+
+
+def with_variants(docs: list[LabelledDoc], n: int, seed: int = 0) -> list[LabelledDoc]:
+    """``docs`` and, after each real (not generated) one, ``n`` copies read with reworded
+    schemas (:mod:`.reword`). A copy keeps its document's name, so it falls on the same side
+    of every split as the document itself."""
+    import random
+
+    from docvlm.read.learned.reword import variant
+    from docvlm.schema import schema_from_dict
+
+    out = []
+    for doc in docs:
+        out.append(doc)
+        if doc.source == "generated":
+            continue  # generated documents draw their schema wording already
+        for k in range(n):
+            rng = random.Random(f"{seed}:{doc.name}:{k}")
+            schema, truth = variant(doc.schema.schema, doc.truth, rng)
+            spec = schema_from_dict(schema, doc.schema.name, doc.schema.path)
+            out.append(LabelledDoc(doc.name, doc.pages, spec, truth, doc.source,
+                                   {**doc.meta, "variant": k + 1}))  # fmt: skip
+    return out
 
 
 def _held_out(name: str) -> bool:
@@ -126,6 +152,7 @@ def train(
     seed: int = 0,
     learning_rate: float = 0.05,
     calibration_folds: int = 3,
+    schema_variants: int = 0,
 ) -> dict:
     """Fit the scorer on ``docs`` and write ``out_dir/scorer.{onnx,json}``; returns a
     report (examples, positives, held-out accuracy of the decoded values, timings).
@@ -134,8 +161,13 @@ def train(
     least ``10 * calibration_folds`` real (not generated) training documents, also on
     out-of-fold picks: a model trained without one fold of them reads that fold. Generated
     documents are easier than real ones; a calibration fitted mostly on them promises more
-    than the model keeps on real pages."""
+    than the model keeps on real pages.
+
+    ``schema_variants``: each real document is also read with this many reworded copies of
+    its schema (:func:`with_variants`), so that the model does not learn one wording."""
     started = time.perf_counter()
+    if schema_variants:
+        docs = with_variants(docs, schema_variants, seed)
     fit_docs = [d for d in docs if not _held_out(d.name)]
     val_docs = [d for d in docs if _held_out(d.name)] or fit_docs[-max(1, len(fit_docs) // 5) :]
     X, y, owners = examples(fit_docs, seed)

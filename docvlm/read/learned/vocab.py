@@ -131,11 +131,20 @@ def _own_words(spec: FieldSpec, context: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(p for p in out if p))
 
 
+#: a group's first phrases say what it means; the others are printed wordings of it, which
+#: a field's words reach a little less surely ('vat amount', 'contract number', 'total cost')
+_HEAD_PHRASES, _WORDING_WEIGHT = 6, 0.9
+
+
 @lru_cache(maxsize=512)
 def _group_scores(own: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
     scores = []
     for gid, phrases in TERMS.items():
-        best = max((similarity(o, p) for o in own for p in phrases[:6]), default=0.0)
+        best = max(
+            (similarity(o, p) * (1.0 if k < _HEAD_PHRASES else _WORDING_WEIGHT)
+             for o in own for k, p in enumerate(phrases)),
+            default=0.0,
+        )  # fmt: skip
         if best >= 0.45:
             scores.append((gid, round(best, 4)))
     return tuple(sorted(scores, key=lambda x: -x[1]))
