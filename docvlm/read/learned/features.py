@@ -84,7 +84,7 @@ _DIGIT = re.compile(r"\d")
 _NON_SPACE = re.compile(r"\S+")
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A span of the document that could be a field's value."""
 
@@ -115,8 +115,8 @@ class DocLines:
     median_h: float = 10.0
     n_pages: int = 1
     _neighbours: Neighbours | None = None
-    _spans: dict[int, list | None] = field(default_factory=dict)
-    _whole_boxes: dict[int, BBox] = field(default_factory=dict)  # spans of a whole line
+    _spans: dict[int, _WordSpans | None] = field(default_factory=dict)
+    _boxes: dict[tuple[int, int, int], BBox] = field(default_factory=dict)  # (line, words)
     _line_arrays: LineArrays | None = None
     _sums: AmountSums | None = None
     _labelness: dict[int, float] = field(default_factory=dict)
@@ -165,7 +165,7 @@ class DocLines:
             self._line_arrays = _build_line_arrays(self)
         return self._line_arrays
 
-    def word_spans(self, i: int) -> list[tuple[int, int, BBox]] | None:
+    def word_spans(self, i: int) -> _WordSpans | None:
         """:func:`_word_spans` of line ``i`` (found once)."""
         if i not in self._spans:
             self._spans[i] = _word_spans(self.lines[i])
@@ -276,26 +276,36 @@ def _span_box(doc: DocLines, i: int, start: int, end: int) -> BBox:
     spans = doc.word_spans(i)
     if spans is None:
         return doc.lines[i].bbox
-    whole = start <= 0 and end >= len(doc.lines[i].text)
-    if whole and i in doc._whole_boxes:
-        return doc._whole_boxes[i]
-    boxes = [box for w_start, w_end, box in spans if w_end > start and w_start < end]
-    box = union_box(boxes) if boxes else doc.lines[i].bbox
-    if whole:
-        doc._whole_boxes[i] = box
+    starts, ends, boxes = spans
+    # words are in text order: those ending after start are a suffix, those starting
+    # before end a prefix; the span's words are where the two meet
+    a = bisect.bisect_right(ends, start)
+    b = bisect.bisect_left(starts, end)
+    if a >= b:
+        return doc.lines[i].bbox
+    key = (i, a, b)
+    box = doc._boxes.get(key)
+    if box is None:
+        box = doc._boxes[key] = boxes[a] if b == a + 1 else union_box(boxes[a:b])
     return box
 
 
-def _word_spans(line: Line) -> list[tuple[int, int, BBox]] | None:
+#: where each word of a line sits in its text: starts, ends (both ascending) and boxes
+_WordSpans = tuple[list[int], list[int], list[BBox]]
+
+
+def _word_spans(line: Line) -> _WordSpans | None:
     """Where each word of ``line`` sits in its text (None: a word not found in it)."""
-    pos, spans = 0, []
+    pos, starts, ends, boxes = 0, [], [], []
     for w in line.words:
         w_start = line.text.find(w.text, pos)
         if w_start < 0:
             return None
         pos = w_start + len(w.text)
-        spans.append((w_start, pos, w.bbox))
-    return spans
+        starts.append(w_start)
+        ends.append(pos)
+        boxes.append(w.bbox)
+    return starts, ends, boxes
 
 
 def _cand(doc: DocLines, kind: str, value, i: int, s: int, e: int) -> Candidate:
@@ -405,8 +415,11 @@ def _string_candidates(doc: DocLines, i: int) -> list[Candidate]:
         rest = _norm_text(text[at:])
         if rest and rest != whole and not any(c.value == rest for c in out):
             out.append(_cand(doc, "after_label", rest, i, at, len(text)))
-    for c in list(out):
-        m = _TRAILING_CODE.search(text, c.start)
+    # the leftmost trailing code from the line's start is every candidate's that starts
+    # before it (the pattern is anchored at the end); none at all means none for any
+    first = _TRAILING_CODE.search(text) if out else None
+    for c in list(out) if first is not None else ():
+        m = first if first.start() >= c.start else _TRAILING_CODE.search(text, c.start)
         if m is not None and m.start() > c.start:
             cut = _norm_text(text[c.start : m.start()])
             if _WORD_CHAR.search(cut) and not any(o.value == cut for o in out):
@@ -437,7 +450,10 @@ def _blocks(doc: DocLines) -> list[Candidate]:
             chain.append(nxt)
             cur = nxt
             text = f"{text} {norm[nxt]}"
-            box = (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]), max(box[3], b[3]))
+            box = (
+                box[0] if box[0] < b[0] else b[0], box[1] if box[1] < b[1] else b[1],
+                box[2] if box[2] > b[2] else b[2], box[3] if box[3] > b[3] else b[3],
+            )  # fmt: skip
             out.append(
                 Candidate(f"block{min(size, 3)}", text, text, i, 0, len(line.text), tuple(chain), box,
                           line.page)
@@ -709,12 +725,6 @@ def _build_line_arrays(doc: DocLines) -> LineArrays:
     )
 
 
-_BASE_COLUMNS = ("d_left", "d_above", "alt_order", "date_ambiguous", "reads_month_first",
-                 "prefix_sep", "labelness", "x0", "y0", "x1",
-                 "top_band", "page_index", "last_page", "rel_height", "n_chars", "n_tokens",
-                 "digit_ratio", "alpha_ratio", "upper_ratio", "has_decimals", "has_currency",
-                 "amount_rank", "amount_is_max", "date_rank", "value_count", "line_order",
-                 "r_title", "r_table", "r_margin", "block_aligned")  # fmt: skip
 _DECIMALS = re.compile(r"[.,]\d{2}\)?\s*\D*$")
 _CURRENCY = re.compile(r"[$€£¥]|\b[A-Z]{3}\b")
 
@@ -871,10 +881,6 @@ class FieldFeatures:
         row_max[nb.n_rows] = 0.0  # lines in no row
         X[:, _F["s_row_max"]] = row_max[nb.row_of[a.line]]
         return X
-
-
-_SIM_COLUMNS = ("s_prefix", "s_left", "s_above", "s_above2", "s_below", "s_self",
-                "s_local_rel", "s_row_max")  # fmt: skip
 
 
 def normalised(spec: FieldSpec, cands: list[Candidate]) -> list[str]:
