@@ -186,7 +186,8 @@ def labelled(name: str, cache_dir: Path, part: str = "train") -> list:
 
 
 def train_scorer(
-    names: list[str], generated: int, out: Path, cache_dir: Path, variants: int = 0
+    names: list[str], generated: int, out: Path, cache_dir: Path, variants: int = 0,
+    seed: int = 0,
 ) -> dict:
     """The embedded model: the train parts of ``names`` plus ``generated`` documents, each
     real document also read with ``variants`` reworded schemas."""
@@ -197,7 +198,7 @@ def train_scorer(
         from docvlm.read.learned.generator import TRAIN_TEMPLATES, generate_labelled
 
         docs.extend(generate_labelled(generated, seed=1, templates=TRAIN_TEMPLATES))
-    return train(docs, out, schema_variants=variants)
+    return train(docs, out, schema_variants=variants, seed=seed)
 
 
 def train_pairs(out: Path, cache_dir: Path, part: str = "train") -> dict:
@@ -331,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="also read each real document with this many reworded schemas (default 2)",
     )
+    t.add_argument("--seed", type=int, default=0, help="the model's random seed")
     t.add_argument("--out", type=Path, default=ROOT / "docvlm" / "models" / "scorer")
     t.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     tp = sub.add_parser("train-pairs", help="train the form key→value linker on FUNSD's train part")
@@ -356,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         cache(args.sets, args.cache)
         return 0
     if args.cmd == "train":
-        meta = train_scorer(args.sets, args.generated, args.out, args.cache, args.variants)
+        meta = train_scorer(
+            args.sets, args.generated, args.out, args.cache, args.variants, args.seed
+        )
         print(json.dumps({k: v for k, v in meta.items() if k != "calibration"}, indent=1))
         return 0
     if args.cmd == "train-pairs":

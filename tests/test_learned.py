@@ -643,3 +643,43 @@ def test_a_learned_read_leaves_the_garbage_collector_as_it_found_it():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_value_under_a_column_head_sees_the_head_past_rows_of_numbers():
+    """'Montant TVA' heads its column through a rule and a row of other numbers: the
+    nearest line above a cell is a number, its column head is the worded line further up."""
+    from docvlm.read.learned.features import _F, FieldFeatures, base_matrix
+
+    doc = DocLines.build(_page([
+        (300, 100, "Base TVA"), (420, 100, "Montant TVA"),
+        (300, 120, "----------"), (420, 120, "----------"),
+        (300, 140, "11,00"), (420, 140, "2,20"),
+        (300, 160, "27,00"), (420, 160, "2,70"),
+    ]))  # fmt: skip
+    spec = _spec("vat_amount", "VAT amount", type="number")
+    cands = typed_candidates(doc, spec)
+    X = FieldFeatures(doc, spec).matrix(cands, base=base_matrix(doc, cands))
+    row = {c.value: X[k] for k, c in enumerate(cands)}
+    # the line above 2,70 is 2,20 (no words): its head is still 'Montant TVA'
+    assert row[2.7][_F["s_above"]] == 0
+    assert row[2.7][_F["s_header"]] > 0.5
+    assert row[2.7][_F["s_header"]] > row[27.0][_F["s_header"]]  # 'Base TVA' reads less so
+    assert row[2.7][_F["d_header"]] > row[2.2][_F["d_header"]] > 0
+
+
+def test_a_date_introduced_by_a_dating_word_and_one_with_a_time_after_it():
+    from docvlm.read.learned.features import _F, base_matrix
+
+    doc = DocLines.build(_page([
+        (40, 60, "Handelsrechnung Nr. R25-31 vom 03.10.2025"),
+        (40, 90, "Leistungsdatum: 25.10.2025"),
+        (40, 120, "Datum: 30.10.2024 Zeit: 04:59:13"),
+    ]))  # fmt: skip
+    spec = _spec("invoice_date", "Invoice date", format="date")
+    cands = [c for c in typed_candidates(doc, spec) if not c.alt]
+    X = base_matrix(doc, cands)
+    row = {c.value: X[k] for k, c in enumerate(cands)}
+    assert row["2025-10-03"][_F["date_intro"]] == 1
+    assert row["2025-10-25"][_F["date_intro"]] == 0
+    assert row["2024-10-30"][_F["time_after"]] == 1
+    assert row["2025-10-03"][_F["time_after"]] == 0

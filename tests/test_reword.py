@@ -137,3 +137,18 @@ def test_shipped_model_reads_unseen_layouts_under_reworded_schemas():
     assert n > 80
     assert acc >= 0.55, acc
     assert acc > base + 0.15, (acc, base)
+
+
+def test_a_field_reaches_only_groups_of_its_type_and_past_an_attribute_word():
+    def groups(name: str, prop: dict) -> list[str]:
+        spec = schema_from_dict({"type": "object", "properties": {name: prop}}, "x")
+        return [g for g, _ in field_phrases(spec.fields[0]).groups]
+
+    # 'receipt' is also in 'receipt number': a date field does not reach the number group
+    assert groups("receipt_date", {"type": "string", "format": "date"})[0] == "issue_date"
+    assert "invoice_number" not in groups("receipt_date", {"type": "string", "format": "date"})
+    assert not {"seller", "buyer"} & set(groups("total_amount", {"type": "number"}))
+    # 'vendor name' is the vendor's name: the field reaches the seller group fully
+    spec = schema_from_dict({"type": "object", "properties": {"vendor_name": {"type": "string"}}},
+                            "x")  # fmt: skip
+    assert field_phrases(spec.fields[0]).groups[0] == ("seller", 1.0)

@@ -64,7 +64,8 @@ FEATURES = (
     "date_ambiguous", "reads_month_first", "doc_order_evidence", "doc_usd",
     "doc_no_currency", "doc_decimal_comma", "sum_of_two", "part_of_sum", "sum_above",
     "left_h_ratio", "left_below_label", "range_first", "range_second", "field_start",
-    "field_end", "block_centered", "block_h_ratio", "courtesy",
+    "field_end", "block_centered", "block_h_ratio", "courtesy", "s_header", "d_header",
+    "date_intro", "time_after",
 )  # fmt: skip
 _F = {name: i for i, name in enumerate(FEATURES)}
 _KIND_COLUMN = {k: _F[f"k_{k}"] for k in KINDS}
@@ -80,6 +81,7 @@ _TRAILING_CODE = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9][\w\-/.#]{0,30}[A-Za-z0-9](?![\w-])")
 _SEP_END = re.compile(r"[:#]\s*$|\bno\.?\s*$|\bnr\.?\s*$", re.I)
 _WORD_CHAR = re.compile(r"\w")
+_LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
 _NON_SPACE = re.compile(r"\S+")
 
@@ -245,6 +247,7 @@ class Neighbours:
     below: np.ndarray
     row_of: np.ndarray  # each line's row (rows numbered 0..n_rows-1; n_rows: in none)
     n_rows: int
+    header: np.ndarray  # the first worded line up the chain of lines above (a column head)
 
 
 def _build_neighbours(doc: DocLines) -> Neighbours:
@@ -259,7 +262,32 @@ def _build_neighbours(doc: DocLines) -> Neighbours:
     return Neighbours(
         ext(doc.left), ext(doc.above), ext(doc.below),
         np.asarray([r if r >= 0 else n_rows for r in row_of], dtype=np.int64), n_rows,
+        ext(_headers(doc)),
     )  # fmt: skip
+
+
+#: how far up a column its head is looked for: lines, and line heights
+_HEADER_STEPS, _HEADER_REACH = 8, 15.0
+
+
+def _headers(doc: DocLines) -> list[int]:
+    """Each line's column head: going up through the lines above it (each overlapping the
+    next in x), the first with a word in it, past rows of numbers and rules ('Montant TVA'
+    over '2,20' over '0,00'); -1 when there is none within reach."""
+    lines, above = doc.lines, doc.above
+    worded = [_LETTER.search(ln.text) is not None for ln in lines]
+    reach = _HEADER_REACH * doc.median_h
+    out = [-1] * len(lines)
+    for i, ln in enumerate(lines):
+        k, top = above[i], ln.bbox[1]
+        for _ in range(_HEADER_STEPS):
+            if k < 0 or top - lines[k].bbox[3] > reach:
+                break
+            if worded[k]:
+                out[i] = k
+                break
+            k = above[k]
+    return out
 
 
 #: :func:`parse_amount`, cached: the amount pools and :class:`AmountSums` parse the same
@@ -525,6 +553,8 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols: dict[str, Any] = {}
     cols["d_left"] = np.where(left >= 0, (lb[L, 0] - lb[left, 2]) / pw, 0.0)
     cols["d_above"] = np.where(up >= 0, (lb[L, 1] - lb[up, 3]) / h, 0.0)
+    head = nb.header[L]
+    cols["d_header"] = np.where(head >= 0, (lb[L, 1] - lb[head, 3]) / h, -1.0)
     # a label is set like its value; a heading beside a value is much taller than it
     own_h = np.maximum(lb[L, 3] - lb[L, 1], 1e-3)
     cols["left_h_ratio"] = np.where(left >= 0, (lb[left, 3] - lb[left, 1]) / own_h, 0.0)
@@ -583,6 +613,7 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols["labelness"] = [distinct[t] for t in texts]
     cols["courtesy"] = [0.0 if c.kind in _TYPED else courtesy_ratio(c.text) for c in cands]
     cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
+    cols["date_intro"], cols["time_after"] = _date_context(doc, cands)
     sums = doc.amount_sums()
     sum_of_two, part_of_sum = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     sum_above = np.zeros(n, dtype=bool)
@@ -628,6 +659,27 @@ def _range_positions(doc: DocLines, cands: list[Candidate]) -> tuple[list[bool],
         second[j] = any(e <= c.start and _RANGE_SEP.fullmatch(text[e : c.start])
                         for _, e in others)  # fmt: skip
     return first, second
+
+
+#: words that introduce the date of what comes before them: 'Rechnung Nr. 12 vom 03.10.2025',
+#: 'München, den 01.11.2024', 'Paris, le 3 mai 2024', 'Order 7 dated 5/1/24', 'el 3 de mayo'
+_DATE_INTRO = re.compile(r"(?:\b(?:vom|den|am|le|du|del|el|dated|datiert|fechado)\s*|,\s*)$",
+                         re.I)  # fmt: skip
+#: a time of day right after a date: a printout's or a till's time stamp
+_TIME_AFTER = re.compile(r"^\W{0,3}(?:\w{1,6}\W{1,3})?\d{1,2}[:.h]\d{2}\b")
+
+
+def _date_context(doc: DocLines, cands: list[Candidate]) -> tuple[list[bool], list[bool]]:
+    """Whether each date candidate is introduced by a dating word (or follows a comma, as
+    in 'place, date') and whether a time of day follows it."""
+    intro, time_after = [False] * len(cands), [False] * len(cands)
+    for j, c in enumerate(cands):
+        if c.kind != "date":
+            continue
+        text = doc.lines[c.line].text
+        intro[j] = bool(c.start and _DATE_INTRO.search(text[max(0, c.start - 12) : c.start]))
+        time_after[j] = bool(_TIME_AFTER.match(text[c.end : c.end + 16]))
+    return intro, time_after
 
 
 def _cents(value: Any) -> int | None:
@@ -871,6 +923,7 @@ class FieldFeatures:
         X[:, _F["s_above"]] = above
         X[:, _F["s_above2"]] = sim[nb.above[up]]  # above[-1] is -1: no line, 0
         X[:, _F["s_below"]] = sim[nb.below[a.last]]
+        X[:, _F["s_header"]] = sim[nb.header[a.line]]
         X[:, _F["s_self"]] = np.where(a.whole, sim[a.line], self._text_scores(a.own))
         # float32 like the matrix the model was trained on
         local = np.maximum(np.maximum(prefix.astype(np.float32), left.astype(np.float32)),

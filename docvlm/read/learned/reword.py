@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 from docvlm.read.fieldmatch import split_name, tokens
-from docvlm.read.learned.vocab import TERMS, _group_scores, field_role
+from docvlm.read.learned.vocab import TERMS, field_groups, field_role
 
 #: common synonyms of a field name's head word (identifiers, dates, amounts, names)
 HEAD_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -114,14 +114,14 @@ def _group_phrases(name: str, prop: dict) -> list[str]:
     """Plain phrases of the term group the field's words reach without doubt."""
     from docvlm.schema import schema_from_dict
 
+    spec = schema_from_dict({"type": "object", "properties": {name: prop}}, "v").fields[0]
     own = tuple(p for p in (split_name(name), prop.get("title")) if p)
-    groups = _group_scores(own)
+    groups = field_groups(spec, own)
     gid = None
     if groups and groups[0][1] >= _SURE:
         if len(groups) < 2 or groups[1][1] <= groups[0][1] - _MARGIN:
             gid = groups[0][0]
-    if prop.get("format") in ("date", "date-time"):
-        spec = schema_from_dict({"type": "object", "properties": {name: prop}}, "v").fields[0]
+    if spec.is_date:
         role = field_role(spec, ())  # the field's own start/end words, not its group's role
         if role in ("start", "end"):
             gid = "start_date" if role == "start" else "end_date"

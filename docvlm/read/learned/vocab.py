@@ -124,16 +124,48 @@ def field_role(spec: FieldSpec, groups: tuple[tuple[str, float], ...]) -> str | 
     return group_role(groups)
 
 
+#: words that name an attribute of a thing, not the thing: 'vendor name' is the vendor's
+#: name, so the field is also known as 'vendor'
+_ATTRIBUTE_WORDS = frozenset("name value text field info details".split())
+
+
 def _own_words(spec: FieldSpec, context: tuple[str, ...]) -> list[str]:
     words = field_words(spec, context)
     out = [*words.primary, *words.secondary]
+    name = split_name(spec.name).split()
+    if len(name) > 1 and name[-1].lower() in _ATTRIBUTE_WORDS:
+        out.append(" ".join(name[:-1]))
     out.extend(str(x) for x in (spec.examples or ()) if isinstance(x, str) and len(x) < 40)
     return list(dict.fromkeys(p for p in out if p))
+
+
+#: the kind of value each term group names: a date field reaches date groups only, a number
+#: field amounts and counts (and identifiers, when it is an integer)
+_DATE_GROUPS = frozenset(("issue_date", "due_date", "delivery_date", "start_date", "end_date"))
+_AMOUNT_GROUPS = frozenset(("total", "subtotal", "tax", "gross_amount", "net_amount",
+                            "quantity", "tax_rate"))  # fmt: skip
+_ID_GROUPS = frozenset(("invoice_number", "order_number", "reference", "customer_number"))
+
+
+def fits_group(spec: FieldSpec, gid: str) -> bool:
+    """Whether a field of ``spec``'s type can be what term group ``gid`` names."""
+    if spec.is_date:
+        return gid in _DATE_GROUPS
+    if spec.is_number:
+        return gid in _AMOUNT_GROUPS or (spec.type == "integer" and gid in _ID_GROUPS)
+    return True  # a string may hold anything as printed (an amount, a date without format)
+
+
+def field_groups(spec: FieldSpec, own: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """The term groups ``own`` (the field's words) reach that fit the field's type."""
+    return tuple(g for g in _group_scores(own) if fits_group(spec, g[0]))
 
 
 #: a group's first phrases say what it means; the others are printed wordings of it, which
 #: a field's words reach a little less surely ('vat amount', 'contract number', 'total cost')
 _HEAD_PHRASES, _WORDING_WEIGHT = 6, 0.9
+#: a field takes the phrases of the groups its words reach nearly as well as the best one
+_GROUP_SPREAD = 0.3
 
 
 @lru_cache(maxsize=512)
@@ -156,9 +188,12 @@ def field_phrases(spec: FieldSpec, context: tuple[str, ...] = ()) -> FieldPhrase
     own = _own_words(spec, context)
     if not own:
         own = [split_name(spec.name)]
-    groups = _group_scores(tuple(own))
+    groups = field_groups(spec, tuple(own))
     phrases: dict[str, float] = dict.fromkeys(own, 1.0)
+    best = groups[0][1] if groups else 0.0
     for gid, w in groups[:3]:
+        if w < best - _GROUP_SPREAD:
+            break  # a group reached only through a shared word ('invoice to' for a number)
         for p in TERMS[gid]:
             phrases[p] = max(phrases.get(p, 0.0), w)
     return FieldPhrases(spec.path, tuple(phrases.items()), groups, field_role(spec, groups))
