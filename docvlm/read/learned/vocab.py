@@ -20,6 +20,7 @@ import numpy as np
 
 from docvlm.normalize import fold
 from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
+from docvlm.read.learned import semantic
 from docvlm.read.rules.labels import CONCEPTS
 from docvlm.schema import FieldSpec
 
@@ -170,6 +171,10 @@ _GROUP_SPREAD = 0.3
 
 @lru_cache(maxsize=512)
 def _group_scores(own: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """The groups the field's own phrases reach, best first: by their letters (lexical
+    similarity) or, for a word that means a group's head phrase without sharing its letters
+    ('retailer', 'sum'), by word vectors (:mod:`docvlm.read.learned.semantic`)."""
+    meant = semantic.group_scores(own)
     scores = []
     for gid, phrases in TERMS.items():
         best = max(
@@ -177,6 +182,7 @@ def _group_scores(own: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
              for o in own for k, p in enumerate(phrases)),
             default=0.0,
         )  # fmt: skip
+        best = max(best, meant.get(gid, 0.0))
         if best >= 0.45:
             scores.append((gid, round(best, 4)))
     return tuple(sorted(scores, key=lambda x: -x[1]))
