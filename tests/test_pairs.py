@@ -295,3 +295,17 @@ def test_decode_lets_fields_of_one_line_serve_two_keys():
     probs[whole] = 0.9
     links = P.decode(cands, probs, threshold=0.3)
     assert [(lk.key.text, lk.value.text) for lk in links] == [("ACTUAL", "17,000 25,500")]
+
+
+def test_training_leaves_out_the_same_words_elsewhere():
+    ctx = _ctx(_line("Date:", 60, 100), _line("9/3/92", 140, 100),
+               _line("Date:", 60, 400), _line("9/3/92", 140, 400))  # fmt: skip
+    cands = P.candidates(ctx)
+    truth = [{"key": "Date:", "value": "9/3/92", "key_box": (60, 100, 95, 114),
+              "value_box": (140, 100, 182, 114)}]  # fmt: skip
+    y, off = P.pair_labels(cands, truth), P.off_truth(cands, truth)
+    texts = [(cands.units[k].bbox[1], cands.units[v].bbox[1]) for k, v in cands.pairs]
+    assert {texts[n] for n in np.nonzero(y & ~off)[0]} == {(100, 100)}
+    assert (400, 400) in {texts[n] for n in np.nonzero(off)[0]}
+    # without boxes nothing is left out
+    assert not P.off_truth(cands, [{"key": "Date:", "value": "9/3/92"}]).any()

@@ -910,6 +910,30 @@ def near_misses(cands: Candidates, truth: list[dict]) -> np.ndarray:
     return np.array([bool(as_key[k] & as_value[v]) for k, v in cands.pairs], dtype=bool)
 
 
+def off_truth(cands: Candidates, truth: list[dict]) -> np.ndarray:
+    """Candidates whose texts equal a truth pair's but whose key or value lies off that pair's
+    boxes (``key_box``/``value_box`` of truth pairs that have them): the same words elsewhere on
+    the page (a second 'Date:', a '$' of another line), not a link to learn."""
+    boxes: dict[tuple[str, str], list] = {}
+    for t in truth:
+        if t.get("key_box") and t.get("value_box"):
+            pair = (compact(t.get("key") or ""), compact(t.get("value") or ""))
+            boxes.setdefault(pair, []).append((t["key_box"], t["value_box"]))
+    out = np.zeros(len(cands.pairs), dtype=bool)
+    if not boxes:
+        return out
+
+    def on(a, b) -> bool:
+        return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+    for n, (k, v) in enumerate(cands.pairs):
+        ku, vu = cands.units[k], cands.units[v]
+        where = boxes.get((compact(ku.text), compact(clean_value(vu.text))))
+        if where and not any(on(ku.bbox, kb) and on(vu.bbox, vb) for kb, vb in where):
+            out[n] = True
+    return out
+
+
 def predicted_pairs(links: list[Link]) -> list[tuple[str, str]]:
     return [(compact(lk.key.text), compact(clean_value(lk.value.text))) for lk in links]
 
@@ -1018,6 +1042,7 @@ def train_pairs(
         cands = candidates(ctx)
         y = pair_labels(cands, truth)
         keep = ~(near_misses(cands, truth) & ~y) if skip_near else np.ones(len(y), bool)
+        keep &= ~off_truth(cands, truth)
         data.append((name, cands, y, role_labels(cands, truth), truth, keep))
     y_all = np.concatenate([d[2] for d in data]) if data else np.zeros(0, bool)
     if not y_all.any():
