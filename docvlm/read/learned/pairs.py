@@ -39,7 +39,7 @@ from docvlm.errors import ConfigError
 from docvlm.lines import union_box
 from docvlm.normalize import compact, levenshtein
 from docvlm.read.learned.scorer import OnnxModel
-from docvlm.read.learned.vocab import all_term_similarity
+from docvlm.read.learned.vocab import all_term_similarity_many
 from docvlm.read.rules.context import DocContext
 from docvlm.read.rules.items import _BOX, _KEY
 
@@ -155,7 +155,8 @@ def split_colon(line: Line) -> tuple[Unit, Unit | None] | None:
     return key, value
 
 
-def _shape(u: Unit, lh: float, page_w: float, page_h: float) -> list[float]:
+def _shape(u: Unit, lh: float, page_w: float, page_h: float, term: float) -> list[float]:
+    """The unit's own features (``term``: how much its text reads like a business label)."""
     t = u.text
     chars = t.replace(" ", "")
     n = max(len(chars), 1)
@@ -175,7 +176,7 @@ def _shape(u: Unit, lh: float, page_w: float, page_h: float) -> list[float]:
         float(t.rstrip().endswith("?")),
         float(bool(t[:1].isupper())),
         sum(not c.isalnum() for c in chars) / n,
-        all_term_similarity(t) if len(t) <= 60 else 0.0,
+        term,
         (u.bbox[2] - u.bbox[0]) / lh,
         (u.bbox[3] - u.bbox[1]) / lh,
         u.bbox[0] / max(page_w, 1.0),
@@ -291,6 +292,7 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
                               toks=_toks(ln, i)))  # fmt: skip
             keys.append(n)
     # value blocks: a value start with the left-aligned lines right under it
+    tops = {id(r): r.top for r in ctx.rows}
     for start_index in value_starts:
         start = units[start_index]
         block = [start.lines[0]]
@@ -299,11 +301,11 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
         used = {id(start.lines[0])}
         toks = set(start.toks)
         row = ctx.row(start.lines[0])
-        rows = [r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh]
+        rows = _rows_under(ctx, tops, row, 0.5 * lh)
         boxes = [start.bbox]
         cx = (start.bbox[0] + start.bbox[2]) / 2
         for r in rows:
-            if r.top - bottom > 0.9 * lh:
+            if tops[id(r)] - bottom > 0.9 * lh:
                 break
             nxt = [
                 ln
@@ -340,8 +342,15 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             )
             if len(block) >= MAX_BLOCK:
                 break
-    _key_blocks(ctx, units, keys)
+    _key_blocks(ctx, units, keys, tops)
     return units, keys
+
+
+def _rows_under(ctx: DocContext, tops: dict, row, margin: float) -> list:
+    """The rows of ``row``'s page whose top (``tops``: by row id) lies more than ``margin`` under
+    its top."""
+    top = tops[id(row)] + margin
+    return [r for r in ctx.rows if r.page == row.page and tops[id(r)] > top]
 
 
 def _runs(line: Line, lh: float) -> list[tuple[int, int]]:
@@ -366,7 +375,7 @@ def _label_like(text: str) -> bool:
     return 1 <= len(text.split()) <= 8 and letters >= 2 and letters >= 0.5 * len(chars)
 
 
-def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
+def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int], tops: dict) -> None:
     """A label wrapped over lines: a label-like line with the label-like lines right under it,
     left-aligned or centred on it (a table's column header of two or three lines), as a key."""
     lh = ctx.line_height
@@ -379,8 +388,8 @@ def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
         x0, cx = first.bbox[0], (first.bbox[0] + first.bbox[2]) / 2
         bottom = first.bbox[3]
         row = ctx.row(first)
-        for r in (r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh):
-            if r.top - bottom > 0.6 * lh:
+        for r in _rows_under(ctx, tops, row, 0.5 * lh):
+            if tops[id(r)] - bottom > 0.6 * lh:
                 break
             nxt = [ln for ln in r.lines if id(ln) not in used and ":" not in ln.text[:-1]
                    and (abs(ln.bbox[0] - x0) <= 1.2 * lh
@@ -490,9 +499,11 @@ def candidates(ctx: DocContext) -> Candidates:
     units, keys = units_of(ctx)
     lh = max(ctx.line_height, 1.0)
     sizes = {p.number: (float(p.width or 1), float(p.height or 1)) for p in ctx.pages}
-    for u in units:
+    # the label likeness of every unit's text in one pass (the costly part of their shapes)
+    terms = all_term_similarity_many([u.text if len(u.text) <= 60 else "" for u in units])
+    for u, term in zip(units, terms, strict=True):
         w, h = sizes.get(u.page, (1000.0, 1000.0))
-        u.shape = _shape(u, lh, w, h)
+        u.shape = _shape(u, lh, w, h, term)
     by_page: dict[int, list[int]] = {}
     for i, u in enumerate(units):
         by_page.setdefault(u.page, []).append(i)
