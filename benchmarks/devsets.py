@@ -201,15 +201,44 @@ def train_scorer(
     return train(docs, out, schema_variants=variants, seed=seed)
 
 
+def funsd_boxed_pairs(doc: Path) -> list[dict]:
+    """The question→answer pairs of one FUNSD document as :func:`docvlm.datasets.funsd_pairs`
+    gives them, each with the boxes of its question and answer (``key_box``, ``value_box``):
+    training leaves out candidates that have a pair's words but lie elsewhere on the page."""
+    from docvlm.datasets import _text, funsd_pairs
+
+    raw = json.loads((set_dir("funsd") / "labels" / f"{doc.stem}.json").read_text("utf-8"))
+    by_id = {e["id"]: e for e in raw.get("form", [])}
+    out: list[dict] = []
+    seen: set[tuple[int, int]] = set()
+    for entity in raw.get("form", []):
+        for a, b in entity.get("linking", []):
+            q, ans = by_id.get(a), by_id.get(b)
+            if q is None or ans is None:
+                continue
+            if q.get("label") == "answer" and ans.get("label") == "question":
+                q, ans = ans, q
+            if q.get("label") != "question" or ans.get("label") != "answer":
+                continue
+            if (q["id"], ans["id"]) in seen or not _text(q) or not _text(ans):
+                continue
+            seen.add((q["id"], ans["id"]))
+            out.append({"key": _text(q), "value": _text(ans), "key_box": q["box"],
+                        "value_box": ans["box"]})  # fmt: skip
+    if [(t["key"], t["value"]) for t in out] != [(t["key"], t["value"]) for t in funsd_pairs(raw)]:
+        raise ValueError(f"{doc.name}: boxed pairs differ from funsd_pairs")
+    return out
+
+
 def train_pairs(out: Path, cache_dir: Path, part: str = "train") -> dict:
-    """The key→value link model on FUNSD's ``part`` (cached lines + labels)."""
+    """The key→value link model on FUNSD's ``part`` (cached lines + labels with their boxes)."""
     from docvlm.read.learned.pairs import train_pairs as fit
     from docvlm.read.learned.split import part as part_of
     from docvlm.read.rules.context import DocContext
 
     docs = [
-        (doc.name, DocContext.build(pages), label["pairs"])
-        for doc, pages, label in cached_documents("funsd", cache_dir)
+        (doc.name, DocContext.build(pages), funsd_boxed_pairs(doc))
+        for doc, pages, _label in cached_documents("funsd", cache_dir)
         if part == "all" or part_of(doc.name) == part
     ]
     return fit(docs, out)

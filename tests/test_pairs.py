@@ -250,3 +250,62 @@ def test_decode_chains_a_column_under_its_header():
         "2.0",
     ]  # the chain stops at the first cell below its threshold
     assert [lk.value.text for lk in P.decode(cands, probs, threshold=0.3)] == ["1.0"]
+
+
+def _joined(parts: list[str], x: float, y: float, gap: float) -> Line:
+    """One OCR line of several fields, ``gap`` apart (a table's row read as one line)."""
+    words, cx = [], x
+    for part in parts:
+        for w in part.split():
+            words.append(Word(text=w, bbox=(cx, y, cx + CHAR_W * len(w), y + LINE_H), conf=0.95))
+            cx += CHAR_W * (len(w) + 1)
+        cx += gap - CHAR_W
+    return Line(text=" ".join(w.text for w in words), bbox=(x, y, words[-1].bbox[2], y + LINE_H),
+                words=words, conf=0.95, page=1)  # fmt: skip
+
+
+def test_line_cut_at_wide_gaps_into_segments():
+    ctx = _ctx(_joined(["17,000", "25,500", "Consumer Sampling"], 60, 200, 3 * LINE_H))
+    units, keys = P.units_of(ctx)
+    segs = {u.text for u in units if u.kind == P.SEGMENT}
+    assert {"17,000", "25,500", "Consumer Sampling", "17,000 25,500"} <= segs
+    assert "17,000 25,500 Consumer Sampling" not in segs  # the whole line is its own unit
+    seg = next(u for u in units if u.text == "25,500")
+    assert seg.bbox[0] > 60 + 3 * LINE_H and seg.bbox[2] < seg.bbox[0] + CHAR_W * 7
+    assert units.index(seg) in keys and len(seg.toks) == 1
+    # words at an ordinary gap stay together
+    ctx = _ctx(_line("Consumer Sampling 20s", 60, 200))
+    assert not [u for u in P.units_of(ctx)[0] if u.kind == P.SEGMENT]
+
+
+def test_decode_lets_fields_of_one_line_serve_two_keys():
+    # two column headers over one OCR line holding both cells
+    ctx = _ctx(_line("ACTUAL", 60, 100), _line("TOTAL", 60 + 8 * LINE_H, 100),
+               _joined(["17,000", "25,500"], 60, 100 + 1.5 * LINE_H, 6 * LINE_H))  # fmt: skip
+    cands = P.candidates(ctx)
+    a, b = _pair(cands, "ACTUAL", "17,000"), _pair(cands, "TOTAL", "25,500")
+    whole = _pair(cands, "ACTUAL", "17,000 25,500")
+    assert None not in (a, b, whole)
+    probs = np.zeros(len(cands.pairs))
+    probs[[a, b]] = 0.8
+    links = P.decode(cands, probs, threshold=0.3)
+    assert sorted((lk.key.text, lk.value.text) for lk in links) == [("ACTUAL", "17,000"),
+                                                                     ("TOTAL", "25,500")]  # fmt: skip
+    # but a word is used once: the whole line, taken first, blocks both cells
+    probs[whole] = 0.9
+    links = P.decode(cands, probs, threshold=0.3)
+    assert [(lk.key.text, lk.value.text) for lk in links] == [("ACTUAL", "17,000 25,500")]
+
+
+def test_training_leaves_out_the_same_words_elsewhere():
+    ctx = _ctx(_line("Date:", 60, 100), _line("9/3/92", 140, 100),
+               _line("Date:", 60, 400), _line("9/3/92", 140, 400))  # fmt: skip
+    cands = P.candidates(ctx)
+    truth = [{"key": "Date:", "value": "9/3/92", "key_box": (60, 100, 95, 114),
+              "value_box": (140, 100, 182, 114)}]  # fmt: skip
+    y, off = P.pair_labels(cands, truth), P.off_truth(cands, truth)
+    texts = [(cands.units[k].bbox[1], cands.units[v].bbox[1]) for k, v in cands.pairs]
+    assert {texts[n] for n in np.nonzero(y & ~off)[0]} == {(100, 100)}
+    assert (400, 400) in {texts[n] for n in np.nonzero(off)[0]}
+    # without boxes nothing is left out
+    assert not P.off_truth(cands, [{"key": "Date:", "value": "9/3/92"}]).any()

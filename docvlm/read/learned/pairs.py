@@ -2,9 +2,12 @@
 exported to ONNX, and a greedy decoding.
 
 Units are cut from a document's lines: every whole line, a line split at its first colon
-(the label before it, the value after it), a colon-less line split at each word gap, value
-blocks (a unit with the lines right under it, left-aligned or centred on it, for addresses and
-paragraphs) and key blocks (a label wrapped over two or three lines, a table's column header).
+(the label before it, the value after it), a line cut at its wide word gaps into segments (two
+fields side by side, a table's row read as one line: every run of its pieces may be a key or
+a value of any other unit), a colon-less line split at each word gap (as 'label value' only),
+value blocks (a unit with the lines right under it, left-aligned or centred on it, for
+addresses and paragraphs) and key blocks (a label wrapped over two or three lines, a table's
+column header). Every unit knows the words it uses: two units conflict when they share one.
 A candidate pair is a key unit and a value unit near it: on its row to the right (a little
 off its line too), below it, further down its column (a table's header over a cell), or
 written just above it (a name over a signature line). Each pair gets general features
@@ -36,7 +39,7 @@ from docvlm.errors import ConfigError
 from docvlm.lines import union_box
 from docvlm.normalize import compact, levenshtein
 from docvlm.read.learned.scorer import OnnxModel
-from docvlm.read.learned.vocab import all_term_similarity
+from docvlm.read.learned.vocab import all_term_similarity_many
 from docvlm.read.rules.context import DocContext
 from docvlm.read.rules.items import _BOX, _KEY
 
@@ -45,7 +48,9 @@ MODEL_FILE, ROLES_FILE, META_FILE = "pairs.onnx", "roles.onnx", "pairs.json"
 
 _MARK = re.compile(r"[\[\]☐☑☒■□✓✔]|^\s*[xX]\s")
 
-WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE, KEY_BLOCK = 0, 1, 2, 3, 4, 5, 6
+WHOLE, KEY_PART, VALUE_PART, BLOCK, SPLIT_KEY, SPLIT_VALUE, KEY_BLOCK, SEGMENT = range(8)
+CUT_GAP = 0.6  # line heights: a word gap this wide may part two fields written on one line
+MAX_RUN = 3  # pieces of a line (between its wide gaps) in one segment
 MAX_SPLIT_WORDS = 10  # a colon-less line is tried as 'label value' at each word gap
 MAX_BLOCK = 6  # lines of a value block
 MAX_KEY_BLOCK = 3  # lines of a label wrapped over lines
@@ -70,6 +75,8 @@ class Unit:
     ids: frozenset = field(default_factory=frozenset)  # id() of the lines it uses
     shape: list[float] = field(default_factory=list)
     head: int = -1  # a block: the index of the unit it starts with; a split: its other half
+    #: the (line, word) tokens it uses (a line whose words do not spell its text: one token)
+    toks: frozenset = field(default_factory=frozenset)
 
     @property
     def cy(self) -> float:
@@ -101,6 +108,32 @@ def _char_x(line: Line) -> list[float]:
     return [x0 + (x1 - x0) * c / n for c in range(len(text))]
 
 
+def _spelled(line: Line) -> bool:
+    """Whether the line's words spell its text (then its parts are cut at word boundaries)."""
+    return bool(line.words) and " ".join(w.text for w in line.words) == line.text
+
+
+def _toks(line: Line, i: int = 0, j: int | None = None) -> frozenset:
+    """The words ``i`` to ``j`` of ``line`` as (line, word) tokens; the whole line as one token
+    when its words do not spell its text."""
+    if not _spelled(line):
+        return frozenset([(id(line), -1)])
+    j = len(line.words) if j is None else j
+    return frozenset((id(line), w) for w in range(i, j))
+
+
+def _char_toks(line: Line, start: int, end: int) -> frozenset:
+    """The tokens of the words of ``line`` that overlap its characters ``start`` to ``end``."""
+    if not _spelled(line):
+        return frozenset([(id(line), -1)])
+    out, at = [], 0
+    for i, w in enumerate(line.words):
+        if at < end and at + len(w.text) > start:
+            out.append((id(line), i))
+        at += len(w.text) + 1
+    return frozenset(out) or frozenset([(id(line), -1)])
+
+
 def split_colon(line: Line) -> tuple[Unit, Unit | None] | None:
     """'Label: value' as a key unit and a value unit (None when nothing follows the colon)."""
     m = _KEY.match(line.text)
@@ -111,18 +144,19 @@ def split_colon(line: Line) -> tuple[Unit, Unit | None] | None:
     colon = line.text.index(":", m.start(1) + len(m.group(1)) - 1 if m.group(1) else 0)
     split = xs[min(colon, len(xs) - 1)] if xs else x1
     key = Unit(m.group(1).strip(), (x0, y0, max(split, x0 + 1), y1), [line], KEY_PART,
-               line.page, frozenset([id(line)]))  # fmt: skip
+               line.page, frozenset([id(line)]), toks=_char_toks(line, 0, colon + 1))  # fmt: skip
     rest = m.group(2).strip()
     if not rest:
         return key, None
     start = m.start(2)
     vx = xs[start] if start < len(xs) else split
     value = Unit(rest, (min(vx, x1 - 1), y0, x1, y1), [line], VALUE_PART, line.page,
-                 frozenset([id(line)]))  # fmt: skip
+                 frozenset([id(line)]), toks=_char_toks(line, start, len(line.text)))  # fmt: skip
     return key, value
 
 
-def _shape(u: Unit, lh: float, page_w: float, page_h: float) -> list[float]:
+def _shape(u: Unit, lh: float, page_w: float, page_h: float, term: float) -> list[float]:
+    """The unit's own features (``term``: how much its text reads like a business label)."""
     t = u.text
     chars = t.replace(" ", "")
     n = max(len(chars), 1)
@@ -142,7 +176,7 @@ def _shape(u: Unit, lh: float, page_w: float, page_h: float) -> list[float]:
         float(t.rstrip().endswith("?")),
         float(bool(t[:1].isupper())),
         sum(not c.isalnum() for c in chars) / n,
-        all_term_similarity(t) if len(t) <= 60 else 0.0,
+        term,
         (u.bbox[2] - u.bbox[0]) / lh,
         (u.bbox[3] - u.bbox[1]) / lh,
         u.bbox[0] / max(page_w, 1.0),
@@ -200,7 +234,15 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
     value_starts: list[int] = []
     lh = ctx.line_height
     for ln in ctx.lines:
-        whole = Unit(ln.text.strip(), tuple(ln.bbox), [ln], WHOLE, ln.page, frozenset([id(ln)]))
+        whole = Unit(
+            ln.text.strip(),
+            tuple(ln.bbox),
+            [ln],
+            WHOLE,
+            ln.page,
+            frozenset([id(ln)]),
+            toks=_toks(ln),
+        )
         if not whole.text:
             continue
         sp = split_colon(ln)
@@ -220,6 +262,15 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             continue
         units.append(whole)  # the whole 'Label: value' line may be a key or a value too
         keys.append(len(units) - 1)
+    # a line cut at its wide word gaps: every run of its pieces (fields side by side on a line,
+    # a table's row read as one line) may be a key or a value of any other unit
+    for ln in ctx.lines:
+        for i, j in _runs(ln, lh):
+            ws = ln.words[i:j]
+            keys.append(len(units))
+            units.append(Unit(" ".join(w.text for w in ws),
+                              (ws[0].bbox[0], ln.bbox[1], ws[-1].bbox[2], ln.bbox[3]), [ln],
+                              SEGMENT, ln.page, frozenset([id(ln)]), toks=_toks(ln, i, j)))  # fmt: skip
     # a colon-less line as 'label value', split at each gap between its words
     for ln in ctx.lines:
         words = ln.words
@@ -235,22 +286,26 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             vb = (words[i].bbox[0], ln.bbox[1], ln.bbox[2], ln.bbox[3])
             ids = frozenset([id(ln)])
             n = len(units)
-            units.append(Unit(kt, kb, [ln], SPLIT_KEY, ln.page, ids, head=n + 1))
-            units.append(Unit(vt, vb, [ln], SPLIT_VALUE, ln.page, ids, head=n))
+            units.append(Unit(kt, kb, [ln], SPLIT_KEY, ln.page, ids, head=n + 1,
+                              toks=_toks(ln, 0, i)))  # fmt: skip
+            units.append(Unit(vt, vb, [ln], SPLIT_VALUE, ln.page, ids, head=n,
+                              toks=_toks(ln, i)))  # fmt: skip
             keys.append(n)
     # value blocks: a value start with the left-aligned lines right under it
+    tops = {id(r): r.top for r in ctx.rows}
     for start_index in value_starts:
         start = units[start_index]
         block = [start.lines[0]]
         x0 = start.bbox[0]
         bottom = start.bbox[3]
         used = {id(start.lines[0])}
+        toks = set(start.toks)
         row = ctx.row(start.lines[0])
-        rows = [r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh]
+        rows = _rows_under(ctx, tops, row, 0.5 * lh)
         boxes = [start.bbox]
         cx = (start.bbox[0] + start.bbox[2]) / 2
         for r in rows:
-            if r.top - bottom > 0.9 * lh:
+            if tops[id(r)] - bottom > 0.9 * lh:
                 break
             nxt = [
                 ln
@@ -268,17 +323,49 @@ def units_of(ctx: DocContext) -> tuple[list[Unit], list[int]]:
             ln = nxt[0]
             block.append(ln)
             used.add(id(ln))
+            toks |= _toks(ln)
             boxes.append(tuple(ln.bbox))
             bottom = ln.bbox[3]
             text = " ".join([start.text] + [b.text.strip() for b in block[1:]])
             box = union_box(boxes)
             units.append(
-                Unit(text, box, list(block), BLOCK, start.page, frozenset(used), head=start_index)
+                Unit(
+                    text,
+                    box,
+                    list(block),
+                    BLOCK,
+                    start.page,
+                    frozenset(used),
+                    head=start_index,
+                    toks=frozenset(toks),
+                )
             )
             if len(block) >= MAX_BLOCK:
                 break
-    _key_blocks(ctx, units, keys)
+    _key_blocks(ctx, units, keys, tops)
     return units, keys
+
+
+def _rows_under(ctx: DocContext, tops: dict, row, margin: float) -> list:
+    """The rows of ``row``'s page whose top (``tops``: by row id) lies more than ``margin`` under
+    its top."""
+    top = tops[id(row)] + margin
+    return [r for r in ctx.rows if r.page == row.page and tops[id(r)] > top]
+
+
+def _runs(line: Line, lh: float) -> list[tuple[int, int]]:
+    """The word ranges of the runs of up to MAX_RUN pieces of ``line`` cut at its word gaps
+    of at least CUT_GAP line heights (none when it has no such gap)."""
+    ws = line.words
+    if len(ws) < 2 or not _spelled(line):
+        return []
+    cuts = [i for i in range(1, len(ws)) if ws[i].bbox[0] - ws[i - 1].bbox[2] >= CUT_GAP * lh]
+    if not cuts:
+        return []
+    bounds = [0, *cuts, len(ws)]
+    n = len(bounds) - 1
+    return [(bounds[a], bounds[b]) for a in range(n) for b in range(a + 1, min(a + MAX_RUN, n) + 1)
+            if (a, b) != (0, n)]  # fmt: skip
 
 
 def _label_like(text: str) -> bool:
@@ -288,7 +375,7 @@ def _label_like(text: str) -> bool:
     return 1 <= len(text.split()) <= 8 and letters >= 2 and letters >= 0.5 * len(chars)
 
 
-def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
+def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int], tops: dict) -> None:
     """A label wrapped over lines: a label-like line with the label-like lines right under it,
     left-aligned or centred on it (a table's column header of two or three lines), as a key."""
     lh = ctx.line_height
@@ -301,8 +388,8 @@ def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
         x0, cx = first.bbox[0], (first.bbox[0] + first.bbox[2]) / 2
         bottom = first.bbox[3]
         row = ctx.row(first)
-        for r in (r for r in ctx.rows if r.page == row.page and r.top > row.top + 0.5 * lh):
-            if r.top - bottom > 0.6 * lh:
+        for r in _rows_under(ctx, tops, row, 0.5 * lh):
+            if tops[id(r)] - bottom > 0.6 * lh:
                 break
             nxt = [ln for ln in r.lines if id(ln) not in used and ":" not in ln.text[:-1]
                    and (abs(ln.bbox[0] - x0) <= 1.2 * lh
@@ -317,7 +404,7 @@ def _key_blocks(ctx: DocContext, units: list[Unit], keys: list[int]) -> None:
             text = " ".join(b.text.strip() for b in block)
             keys.append(len(units))
             units.append(Unit(text, box, list(block), KEY_BLOCK, start.page, frozenset(used),
-                              head=start_index))  # fmt: skip
+                              head=start_index, toks=frozenset().union(*map(_toks, block))))  # fmt: skip
             if len(block) >= MAX_KEY_BLOCK or ln.text.rstrip().endswith(":"):
                 break
 
@@ -359,13 +446,12 @@ def _search(units: list[Unit], keys: list[int], members: list[int], lh: float) -
             out.append((k, ku.head, 0, max(units[ku.head].bbox[0] - kx1, 0.0) / lh))
             continue
         r = pos[k]
-        shares = (inc & inc[r]).any(axis=1)
+        shares = (inc & inc[r]).any(axis=1)  # on a line of the key: do they share a word?
+        for j in np.nonzero(shares)[0].tolist():
+            if not (us[j].toks & ku.toks):
+                shares[j] = False
         same_line = (
-            shares
-            & (ku.kind == KEY_PART)
-            & (first_line == id(ku.lines[0]))
-            & after_colon
-            & (vx0 >= kx1 - 1)
+            (ku.kind == KEY_PART) & (first_line == id(ku.lines[0])) & after_colon & (vx0 >= kx1 - 1)
         )
         ok = allowed & (~shares | same_line)
         ok[r] = False
@@ -413,9 +499,11 @@ def candidates(ctx: DocContext) -> Candidates:
     units, keys = units_of(ctx)
     lh = max(ctx.line_height, 1.0)
     sizes = {p.number: (float(p.width or 1), float(p.height or 1)) for p in ctx.pages}
-    for u in units:
+    # the label likeness of every unit's text in one pass (the costly part of their shapes)
+    terms = all_term_similarity_many([u.text if len(u.text) <= 60 else "" for u in units])
+    for u, term in zip(units, terms, strict=True):
         w, h = sizes.get(u.page, (1000.0, 1000.0))
-        u.shape = _shape(u, lh, w, h)
+        u.shape = _shape(u, lh, w, h, term)
     by_page: dict[int, list[int]] = {}
     for i, u in enumerate(units):
         by_page.setdefault(u.page, []).append(i)
@@ -653,30 +741,30 @@ def decode(
     share: float = 1.1,
     chain: float = 1.1,
 ) -> list[Link]:
-    """Greedy links, most probable first: a line is a key or a value, a key takes one value
+    """Greedy links, most probable first: a word is in a key or in a value, a key takes one value
     (more only at probability ``second``: a table's column header), a value serves one key
     (another only at probability ``share``, and as the same unit: a table cell under its
     column header and right of its row label). Then a key linked to a value below it (or
     right of it on its row) also takes the values stacked right under that value (or after it
     on the row), one after the other, while their link has probability ``chain``: the cells of
     a table's column under its header (of a row after its label)."""
-    key_lines: set[int] = set()
+    key_toks: set = set()  # the words used by keys
     taken: dict[int, int] = {}  # key unit -> values taken
     served: dict[int, int] = {}  # value unit -> keys served
-    key_of_line: dict[int, int] = {}  # line id -> the key unit using it
-    value_of_line: dict[int, int] = {}  # line id -> the value unit using it
+    key_of: dict = {}  # a word -> the key unit using it
+    value_of: dict = {}  # a word -> the value unit using it
     out: list[Link] = []
     linked: list[int] = []  # the candidate index of every link
 
     def take(n: int, p: float, chained: bool = False) -> bool:
         k, v = cands.pairs[n]
         ku, vu = cands.units[k], cands.units[v]
-        shared = ku.ids & vu.ids  # a line split at its colon
-        if (vu.ids - shared) & key_lines or ku.ids & value_of_line.keys():
+        shared = ku.toks & vu.toks  # a word split at its colon
+        if (vu.toks - shared) & key_toks or (ku.toks - shared) & value_of.keys():
             return False
-        if any(key_of_line.get(i, k) != k for i in ku.ids):
+        if any(key_of.get(i, k) != k for i in ku.toks):
             return False
-        if any(value_of_line.get(i, v) != v for i in vu.ids):
+        if any(value_of.get(i, v) != v for i in vu.toks):
             return False
         if served.get(v, 0) >= 1 and p < share:
             return False
@@ -684,11 +772,11 @@ def decode(
             return False
         taken[k] = taken.get(k, 0) + 1
         served[v] = served.get(v, 0) + 1
-        key_lines.update(ku.ids)
-        for i in ku.ids:
-            key_of_line[i] = k
-        for i in vu.ids:
-            value_of_line[i] = v
+        key_toks.update(ku.toks)
+        for i in ku.toks:
+            key_of[i] = k
+        for i in vu.toks:
+            value_of[i] = v
         out.append(Link(ku, vu, p))
         linked.append(n)
         return True
@@ -833,6 +921,30 @@ def near_misses(cands: Candidates, truth: list[dict]) -> np.ndarray:
     return np.array([bool(as_key[k] & as_value[v]) for k, v in cands.pairs], dtype=bool)
 
 
+def off_truth(cands: Candidates, truth: list[dict]) -> np.ndarray:
+    """Candidates whose texts equal a truth pair's but whose key or value lies off that pair's
+    boxes (``key_box``/``value_box`` of truth pairs that have them): the same words elsewhere on
+    the page (a second 'Date:', a '$' of another line), not a link to learn."""
+    boxes: dict[tuple[str, str], list] = {}
+    for t in truth:
+        if t.get("key_box") and t.get("value_box"):
+            pair = (compact(t.get("key") or ""), compact(t.get("value") or ""))
+            boxes.setdefault(pair, []).append((t["key_box"], t["value_box"]))
+    out = np.zeros(len(cands.pairs), dtype=bool)
+    if not boxes:
+        return out
+
+    def on(a, b) -> bool:
+        return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+    for n, (k, v) in enumerate(cands.pairs):
+        ku, vu = cands.units[k], cands.units[v]
+        where = boxes.get((compact(ku.text), compact(clean_value(vu.text))))
+        if where and not any(on(ku.bbox, kb) and on(vu.bbox, vb) for kb, vb in where):
+            out[n] = True
+    return out
+
+
 def predicted_pairs(links: list[Link]) -> list[tuple[str, str]]:
     return [(compact(lk.key.text), compact(clean_value(lk.value.text))) for lk in links]
 
@@ -941,6 +1053,7 @@ def train_pairs(
         cands = candidates(ctx)
         y = pair_labels(cands, truth)
         keep = ~(near_misses(cands, truth) & ~y) if skip_near else np.ones(len(y), bool)
+        keep &= ~off_truth(cands, truth)
         data.append((name, cands, y, role_labels(cands, truth), truth, keep))
     y_all = np.concatenate([d[2] for d in data]) if data else np.zeros(0, bool)
     if not y_all.any():
