@@ -43,7 +43,7 @@ _DAY_MONTH_YEAR = re.compile(
     re.IGNORECASE,
 )
 _MONTH_DAY_YEAR = re.compile(
-    rf"(?<![\w])({_MONTH_RE})\.?[\s\-]*(\d{{1,2}})(?:st|nd|rd|th)?(?:,?[\s\-]+|\s?')(\d{{2,4}})(?!\d)",
+    rf"(?<![\w])({_MONTH_RE})\.?[\s\-/]*(\d{{1,2}})(?:st|nd|rd|th)?(?:,?[\s\-]+|\s?'|/)(\d{{2,4}})(?!\d)",
     re.IGNORECASE,
 )
 

@@ -34,6 +34,8 @@ from docvlm.normalize import (
         ("Date: 07/14/2022", "2022-07-14"),  # the 14 settles month-first
         ("Datum: 01.02.2023", "2023-02-01"),
         ("Le 30/03/2018 a 12:36", "2018-03-30"),
+        ("Feb13/20", "2020-02-13"),  # a month name, then day/year
+        ("Dec 31/2019", "2019-12-31"),
     ],
 )
 def test_dates_to_iso(text: str, iso: str) -> None:
