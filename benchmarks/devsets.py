@@ -87,15 +87,17 @@ REWORDED = {
 def bare_schema(path: Path) -> dict:
     """The schema at ``path`` with only its property names and types (no title, description
     or examples): the least a user may write."""
-    doc = json.loads(path.read_text("utf-8"))
 
     def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items()
-                    if k not in ("title", "description", "examples")}  # fmt: skip
-        return node
+        if not isinstance(node, dict):
+            return node
+        out = {k: strip(v) for k, v in node.items()
+               if k not in ("title", "description", "examples", "properties")}  # fmt: skip
+        if isinstance(node.get("properties"), dict):  # its keys are names, not keywords
+            out["properties"] = {name: strip(p) for name, p in node["properties"].items()}
+        return out
 
-    return strip(doc)
+    return strip(json.loads(path.read_text("utf-8")))
 
 
 def set_dir(name: str) -> Path:
@@ -186,7 +188,11 @@ def labelled(name: str, cache_dir: Path, part: str = "train") -> list:
 
 
 def train_scorer(
-    names: list[str], generated: int, out: Path, cache_dir: Path, variants: int = 0,
+    names: list[str],
+    generated: int,
+    out: Path,
+    cache_dir: Path,
+    variants: int = 0,
     seed: int = 0,
 ) -> dict:
     """The embedded model: the train parts of ``names`` plus ``generated`` documents, each
@@ -202,32 +208,13 @@ def train_scorer(
 
 
 def funsd_boxed_pairs(doc: Path) -> list[dict]:
-    """The question→answer pairs of one FUNSD document as :func:`docvlm.datasets.funsd_pairs`
-    gives them, each with the boxes of its question and answer (``key_box``, ``value_box``):
-    training leaves out candidates that have a pair's words but lie elsewhere on the page."""
-    from docvlm.datasets import _text, funsd_pairs
+    """The question→answer pairs of one FUNSD document with the boxes of its question and
+    answer (``key_box``, ``value_box``): training leaves out candidates that have a pair's
+    words but lie elsewhere on the page."""
+    from docvlm.datasets import funsd_pairs
 
     raw = json.loads((set_dir("funsd") / "labels" / f"{doc.stem}.json").read_text("utf-8"))
-    by_id = {e["id"]: e for e in raw.get("form", [])}
-    out: list[dict] = []
-    seen: set[tuple[int, int]] = set()
-    for entity in raw.get("form", []):
-        for a, b in entity.get("linking", []):
-            q, ans = by_id.get(a), by_id.get(b)
-            if q is None or ans is None:
-                continue
-            if q.get("label") == "answer" and ans.get("label") == "question":
-                q, ans = ans, q
-            if q.get("label") != "question" or ans.get("label") != "answer":
-                continue
-            if (q["id"], ans["id"]) in seen or not _text(q) or not _text(ans):
-                continue
-            seen.add((q["id"], ans["id"]))
-            out.append({"key": _text(q), "value": _text(ans), "key_box": q["box"],
-                        "value_box": ans["box"]})  # fmt: skip
-    if [(t["key"], t["value"]) for t in out] != [(t["key"], t["value"]) for t in funsd_pairs(raw)]:
-        raise ValueError(f"{doc.name}: boxed pairs differ from funsd_pairs")
-    return out
+    return funsd_pairs(raw, boxes=True)
 
 
 def train_pairs(out: Path, cache_dir: Path, part: str = "train") -> dict:

@@ -34,11 +34,12 @@ def funsd_to_truth(labels_dir: str | Path, out_dir: str | Path) -> int:
     return count
 
 
-def funsd_pairs(label: dict) -> list[dict[str, str]]:
-    """The ``{"key", "value"}`` pairs of one FUNSD label: its question→answer links."""
+def funsd_pairs(label: dict, boxes: bool = False) -> list[dict]:
+    """The ``{"key", "value"}`` pairs of one FUNSD label: its question→answer links; with
+    ``boxes``, also the boxes of the question and the answer (``key_box``, ``value_box``)."""
     form = label.get("form", [])
     by_id = {e["id"]: e for e in form}
-    pairs: list[dict[str, str]] = []
+    pairs: list[dict] = []
     seen: set[tuple[int, int]] = set()
     for entity in form:
         for a, b in entity.get("linking", []):
@@ -52,5 +53,8 @@ def funsd_pairs(label: dict) -> list[dict[str, str]]:
             if (q["id"], ans["id"]) in seen or not _text(q) or not _text(ans):
                 continue
             seen.add((q["id"], ans["id"]))
-            pairs.append({"key": _text(q), "value": _text(ans)})
+            pair = {"key": _text(q), "value": _text(ans)}
+            if boxes:
+                pair.update(key_box=q["box"], value_box=ans["box"])
+            pairs.append(pair)
     return pairs

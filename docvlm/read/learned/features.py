@@ -35,6 +35,7 @@ from docvlm.normalize import (
     parse_amount,
 )
 from docvlm.read.learned.vocab import (
+    _LETTER,
     FieldPhrases,
     _clean,
     all_term_similarity_many,
@@ -81,7 +82,6 @@ _TRAILING_CODE = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 _TOKEN = re.compile(r"(?<![\w-])[A-Za-z0-9][\w\-/.#]{0,30}[A-Za-z0-9](?![\w-])")
 _SEP_END = re.compile(r"[:#]\s*$|\bno\.?\s*$|\bnr\.?\s*$", re.I)
 _WORD_CHAR = re.compile(r"\w")
-_LETTER = re.compile(r"[^\W\d_]")
 _DIGIT = re.compile(r"\d")
 _NON_SPACE = re.compile(r"\S+")
 
