@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from docvlm.datamodel import FieldValue, Line, Page
 from docvlm.lines import group_rows
 from docvlm.normalize import find_currency
+
+T = TypeVar("T")
 
 #: the 50 US states, DC and the territories, as the postal service abbreviates them
 _US_STATES = (
@@ -58,6 +62,10 @@ class DocContext:
     currency: str | None = None
     #: +1: an unambiguous day-first date is printed, -1: a month-first one, 0: neither/both
     order_evidence: int = 0
+    #: what readers find from the context alone, once per document (the letterhead, the
+    #: blocks under role labels): several fields ask for the same (see :meth:`memo`)
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lines: list[Line] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, pages: list[Page]) -> DocContext:
@@ -87,7 +95,17 @@ class DocContext:
 
     @property
     def lines(self) -> list[Line]:
-        return [ln for row in self.rows for ln in row.lines]
+        """Every line in reading order (rows are fixed once built: listed once)."""
+        if self._lines is None:
+            self._lines = [ln for row in self.rows for ln in row.lines]
+        return self._lines
+
+    def memo(self, key: tuple, compute: Callable[[], T]) -> T:
+        """``compute()``, once per document and ``key`` (a step that depends on this
+        context and the key's values only)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def row(self, line: Line) -> Row:
         return self.row_of[id(line)]

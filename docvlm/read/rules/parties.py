@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 
 from docvlm.datamodel import FieldValue, Line
 from docvlm.normalize import find_dates, fold, levenshtein
@@ -132,7 +133,16 @@ _QTY = re.compile(r"(?i)^\s*\d+(?:[.,]\d+)?\s*[x×@*]\s*\S")
 
 def _is_stop(line: Line, label_phrases: tuple[str, ...], ctx: DocContext | None = None) -> bool:
     """Lines that end a name/address block."""
-    text = line.text
+    if _stop_text(line.text, label_phrases):
+        return True
+    # a row with a price is an item or a total, not a heading
+    return ctx is not None and any(
+        other is not line and _MONEY.match(other.text) for other in ctx.row(line).lines
+    )
+
+
+def _stop_text(text: str, label_phrases: tuple[str, ...]) -> bool:
+    """:func:`_is_stop` by the line's own text."""
     if (
         is_contact(text)
         or is_doc_title(text)
@@ -143,10 +153,6 @@ def _is_stop(line: Line, label_phrases: tuple[str, ...], ctx: DocContext | None 
         return True
     if not re.search(r"[^\W_]", text):
         return True  # a rule of dashes or stars
-    if ctx is not None and any(
-        other is not line and _MONEY.match(other.text) for other in ctx.row(line).lines
-    ):
-        return True  # a row with a price is an item or a total, not a heading
     if re.search(r"(?<!\d)\d{1,2}:\d{2}(?!\d)", text):
         return True  # a time: the transaction details start
     m = match_label(text, label_phrases)
@@ -168,14 +174,21 @@ def _passable(line: Line, label_phrases: tuple[str, ...], ctx: DocContext) -> bo
 
 def _noise(line: Line, label_phrases: tuple[str, ...]) -> bool:
     """Lines that cannot be a party name."""
-    text = line.text.strip()
-    if _letters(text) < 3 or line.conf < 0.55:
+    return line.conf < 0.55 or _noise_text(line.text, label_phrases)
+
+
+@lru_cache(maxsize=16384)
+def _noise_text(raw: str, label_phrases: tuple[str, ...]) -> bool:
+    """:func:`_noise` of a line's text (the same text is asked about once per party field
+    and per block it may start or end)."""
+    text = raw.strip()
+    if _letters(text) < 3:
         return True
     if (
         is_doc_title(text)
         or is_contact(text)
         or is_registration(text)
-        or _is_stop(line, label_phrases)
+        or _stop_text(raw, label_phrases)
         or courtesy_ratio(text) >= 0.75  # 'Welcome to the', 'Thank you for visiting'
     ):
         return True
@@ -491,15 +504,21 @@ def read_party(
     # salesperson, so it ranks below the letterhead
     found: list[tuple[list[Line], list[tuple[Line, str]], float]] = [
         (names, address, 0.75 if address else 0.5)
-        for names, address in _role_blocks(role, ctx, label_phrases)[:1]
+        for names, address in ctx.memo(
+            ("role_blocks", role, label_phrases), lambda: _role_blocks(role, ctx, label_phrases)
+        )[:1]
     ]
     if not any(conf > 0.6 for *_, conf in found):
-        head = _letterhead(ctx, label_phrases)
+        # the same for every party field of the document: found once
+        head = ctx.memo(("letterhead", label_phrases), lambda: _letterhead(ctx, label_phrases))
         if role == "seller" and head is not None:
             found.append((head[0], head[1], 0.6))
         elif role == "buyer" and head is not None and not found:
             seller = clean_name(" ".join(ln.text for ln in head[0]))
-            block = _recipient(ctx, seller, label_phrases)
+            block = ctx.memo(
+                ("recipient", seller, label_phrases),
+                lambda: _recipient(ctx, seller, label_phrases),
+            )
             if block is not None:
                 found.append((block[0], block[1], 0.55))
     out: list[FieldValue] = []
