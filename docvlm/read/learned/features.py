@@ -637,6 +637,23 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     return X
 
 
+def alone_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
+    """Each candidate's :func:`base_matrix` row as if it were the only one in its list (the
+    rule reader's value joins each field's pool on its own), all in one pass."""
+    X = base_matrix(doc, cands)
+    if not cands:
+        return X
+    # the columns that compare a candidate with the others in its list
+    amount = np.asarray([c.kind == "amount" for c in cands], dtype=bool)
+    date = np.asarray([c.kind == "date" for c in cands], dtype=bool)
+    X[:, _F["amount_rank"]] = np.where(amount, 0, -1)
+    X[:, _F["amount_is_max"]] = amount
+    X[:, _F["date_rank"]] = np.where(date, 0, -1)
+    X[:, _F["value_count"]] = 1
+    X[:, _F["range_first"]] = X[:, _F["range_second"]] = 0
+    return X
+
+
 #: what joins the two dates of a range ("01/06/20 - 01/12/20", "du 3 au 9 mai")
 _RANGE_SEP = re.compile(r"\s*(?:[-–—~]|to|thru|through|until|bis|au|al|a|hasta)\s*", re.I)
 

@@ -19,8 +19,10 @@ from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.learned.decode import Decoded, FieldChoice, decode
 from docvlm.read.learned.features import (
     CandArrays,
+    Candidate,
     DocLines,
     FieldFeatures,
+    alone_matrix,
     base_matrix,
     normalised,
     pool_key,
@@ -101,21 +103,30 @@ def field_choices(
             cands = typed_candidates(doc, spec)
             arrays = CandArrays.of(doc, cands)
             pools[key] = (cands, base_matrix(doc, cands), normalised(spec, cands), arrays)
-    matrices, phrases, field_cands = {}, {}, {}
+    # the rule's value of each field, as one more candidate (their rows built together)
+    rule_of: dict[str, tuple] = {}
+    extra: list[Candidate] = []
     for spec in specs:
-        key = pool_key(spec)
-        cands, base, norms, arrays = pools[key]
-        rule = None
         fv = rules.get(spec.path)
         if fv is not None and _fits(spec, normalise(spec, fv.value)):
             # the rule's name without its trailing code: what a trimmed candidate agrees with
             bare = trim_code(fv.value) if isinstance(fv.value, str) else fv.value
             rule = (normalise(spec, fv.value), fv.confidence, normalise(spec, bare))
             rc = rule_candidate(doc, fv.value, fv.raw or "", fv.page, fv.bbox)
-            if rc is not None:  # the rule's value competes as one more candidate
-                cands, norms = [*cands, rc], [*norms, rule[0]]
-                base = np.concatenate([base, base_matrix(doc, [rc])])
-                arrays = arrays + CandArrays.of(doc, [rc])
+            rule_of[spec.path] = (rule, len(extra) if rc is not None else -1)
+            if rc is not None:
+                extra.append(rc)
+    extra_base = alone_matrix(doc, extra)
+    matrices, phrases, field_cands = {}, {}, {}
+    for spec in specs:
+        key = pool_key(spec)
+        cands, base, norms, arrays = pools[key]
+        rule, at = rule_of.get(spec.path, (None, -1))
+        if at >= 0:  # the rule's value competes as one more candidate
+            rc = extra[at]
+            cands, norms = [*cands, rc], [*norms, rule[0]]
+            base = np.concatenate([base, extra_base[at : at + 1]])
+            arrays = arrays + CandArrays.of(doc, [rc])
         field_cands[spec.path] = cands
         fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
         X = FieldFeatures(doc, spec, fp).matrix(cands, kinds[key[:1]], base, rule, norms, arrays)
