@@ -328,6 +328,26 @@ def test_phrase_index_batches_score_like_the_pairwise_measure():
     assert [index.best(t) for t in texts] == got  # one by one, from the cache, the same
 
 
+def test_an_index_of_several_lists_scores_each_like_its_own_index():
+    """One pass over texts against several fields' phrase lists gives, per list, exactly
+    what that list's own index gives; texts scored before come from the store, also after
+    it has grown."""
+    from docvlm.read.learned.vocab import PhraseIndex
+
+    lists = ((("invoice number", 1.0), ("Rechnungsnummer", 0.8)),
+             (("total amount due", 1.0), ("Gesamtbetrag", 0.9)),
+             (),
+             (("date", 0.5), ("Rechnungsdatum", 1.0)))  # fmt: skip
+    texts = ["Invoice No", "Rechnungs-Nr.", "Amount due", "Datum", "", "1234", "Total"]
+    more = [f"Line {i} total due" for i in range(150)]
+    index = PhraseIndex.of_lists(lists)
+    for k, phrases in enumerate(lists):
+        want = PhraseIndex(phrases).best_many(texts + more)
+        assert index.column(texts, k).tolist() + index.column(more, k).tolist() == want
+    assert index.column(texts, 2).tolist() == [0.0] * len(texts)  # an empty list
+    assert index.column(texts, 0)[0] > 0.5 and index.column(texts, 1)[0] == 0.0
+
+
 def test_first_trees_model_matches_lightgbm_cut_at_those_rounds(tmp_path):
     """The rough model is the same ensemble cut after n rounds (what LightGBM itself
     predicts with ``num_iteration=n``)."""

@@ -37,6 +37,7 @@ from docvlm.normalize import (
 from docvlm.read.learned.vocab import (
     _LETTER,
     FieldPhrases,
+    PhraseIndex,
     _clean,
     all_term_similarity_many,
     field_phrases,
@@ -867,13 +868,23 @@ def _label_text(text: str) -> str:
 
 
 class FieldFeatures:
-    """Feature rows for one field's candidates in one document."""
+    """Feature rows for one field's candidates in one document. ``lists``: an index of the
+    schema's fields' phrase lists and this field's list in it (:func:`lists_index`: every
+    field's label similarities come from one pass over the document's texts); without it,
+    an index of the field's own phrases."""
 
-    def __init__(self, doc: DocLines, spec: FieldSpec, phrases: FieldPhrases | None = None):
+    def __init__(
+        self,
+        doc: DocLines,
+        spec: FieldSpec,
+        phrases: FieldPhrases | None = None,
+        lists: tuple[PhraseIndex, int] | None = None,
+    ):
         self.doc = doc
         self.spec = spec
         self.fp = phrases or field_phrases(spec)
-        self._index = phrase_index(self.fp.phrases)  # looked up once, not per text
+        # looked up once, not per text
+        self._index, self._col = lists if lists is not None else (phrase_index(self.fp.phrases), 0)
         self._line_sim = self._scores(doc.label_texts())
         self.doc_max = max(self._line_sim, default=0.0)
 
@@ -883,12 +894,11 @@ class FieldFeatures:
 
     def _scores(self, cleaned: list[str]) -> list[float]:
         keep = [t for t in cleaned if t]
-        it = iter(self._index.best_many(keep))
+        it = iter(self._index.column(keep, self._col).tolist())
         return [next(it) if t else 0.0 for t in cleaned]
 
     def _text_scores(self, texts: _Texts) -> np.ndarray:
-        scores = np.append(np.asarray(self._index.best_many(texts.distinct), np.float64), 0.0)
-        return scores[texts.index]
+        return np.append(self._index.column(texts.distinct, self._col), 0.0)[texts.index]
 
     def matrix(
         self,

@@ -31,7 +31,7 @@ from docvlm.read.learned.features import (
     typed_candidates,
 )
 from docvlm.read.learned.scorer import Scorer
-from docvlm.read.learned.vocab import field_phrases
+from docvlm.read.learned.vocab import field_phrases, lists_index
 from docvlm.read.rules.items import read_array
 from docvlm.schema import FieldSpec, SchemaSpec
 
@@ -117,8 +117,16 @@ def field_choices(
             if rc is not None:
                 extra.append(rc)
     extra_base = alone_matrix(doc, extra)
-    matrices, phrases, field_cands = {}, {}, {}
-    for spec in specs:
+    # every field's label similarities from one index of their phrase lists, and every text
+    # a field asks about (lines, text before and of each candidate) scored in one pass
+    phrases = {spec.path: field_phrases(spec, _context(schema, spec)) for spec in specs}
+    index = lists_index(tuple(phrases[spec.path].phrases for spec in specs))
+    texts = [t for t in doc.label_texts() if t]
+    for _, _, _, arrays in pools.values():
+        texts += arrays.prefix.distinct + arrays.own.distinct
+    index.rows(texts)
+    matrices, field_cands = {}, {}
+    for k, spec in enumerate(specs):
         key = pool_key(spec)
         cands, base, norms, arrays = pools[key]
         rule, at = rule_of.get(spec.path, (None, -1))
@@ -128,8 +136,8 @@ def field_choices(
             base = np.concatenate([base, extra_base[at : at + 1]])
             arrays = arrays + CandArrays.of(doc, [rc])
         field_cands[spec.path] = cands
-        fp = phrases[spec.path] = field_phrases(spec, _context(schema, spec))
-        X = FieldFeatures(doc, spec, fp).matrix(cands, kinds[key[:1]], base, rule, norms, arrays)
+        features = FieldFeatures(doc, spec, phrases[spec.path], (index, k))
+        X = features.matrix(cands, kinds[key[:1]], base, rule, norms, arrays)
         if scorer is not None:
             kept = scorer.rough_keep(X)
             if len(kept) < len(X):

@@ -211,13 +211,20 @@ class PhraseIndex:
 
     The shared tokens and trigrams of a batch of texts with every phrase are two sparse
     matrix products (texts x vocabulary times vocabulary x phrases), so a document's texts
-    are scored in one pass instead of phrase by phrase."""
+    are scored in one pass instead of phrase by phrase. An index may hold several phrase
+    lists (one per field of a schema, :meth:`of_lists`): a text is then scored against all
+    of them in the same pass, one best per list."""
 
-    def __init__(self, phrases: tuple[tuple[str, float], ...]) -> None:
-        weights, n_tok, n_gram = [], [], []
+    def __init__(
+        self,
+        phrases: tuple[tuple[str, float], ...],
+        owner: list[int] | None = None,
+        n_lists: int = 1,
+    ) -> None:
+        weights, n_tok, n_gram, owners = [], [], [], []
         tok_cells: list[tuple[int, int]] = []
         gram_cells: list[tuple[int, int]] = []
-        for text, w in phrases:
+        for j, (text, w) in enumerate(phrases):
             toks, grams = _text_ids(text)
             if not len(toks):
                 continue
@@ -225,15 +232,27 @@ class PhraseIndex:
             weights.append(w)
             n_tok.append(len(toks))
             n_gram.append(len(grams))
+            owners.append(owner[j] if owner is not None else 0)
             tok_cells.extend((int(t), k) for t in toks)
             gram_cells.extend((int(g), k) for g in grams)
         # ids are global: one vocabulary for every index and text
         self.weights = np.asarray(weights, dtype=np.float64)
         self.n_tok = np.asarray(n_tok, dtype=np.int64)
         self.n_gram = np.asarray(n_gram, dtype=np.int64)
+        self.owner = np.asarray(owners, dtype=np.int64)
+        self.n_lists = n_lists
         self._tok_post = _postings(tok_cells)
         self._gram_post = _postings(gram_cells)
-        self._cache: dict[str, float] = {}
+        # each text scored so far: its row of bests (one column per list) in _store
+        self._row: dict[str, int] = {}
+        self._store = np.zeros((64, self.n_lists), dtype=np.float64)
+
+    @classmethod
+    def of_lists(cls, lists: tuple[tuple[tuple[str, float], ...], ...]) -> PhraseIndex:
+        """One index over several phrase lists; :meth:`column` ``k`` reads list ``k``."""
+        flat = tuple(p for phrases in lists for p in phrases)
+        owner = [k for k, phrases in enumerate(lists) for _ in phrases]
+        return cls(flat, owner, len(lists))
 
     def best(self, text: str) -> float:
         """The best weighted similarity of ``text`` to any phrase, 0..1."""
@@ -241,20 +260,37 @@ class PhraseIndex:
 
     def best_many(self, texts: list[str]) -> list[float]:
         """:meth:`best` of each text, computed together (cached per text)."""
-        cache = self._cache
-        todo = list(dict.fromkeys(t for t in texts if t not in cache))
-        if todo and len(cache) + len(todo) > 50000:
-            cache.clear()  # bounded: start afresh with this batch's texts
+        return self.column(texts).tolist()
+
+    def column(self, texts: list[str], k: int = 0) -> np.ndarray:
+        """The best weighted similarity of each text to a phrase of list ``k``."""
+        rows = self.rows(texts)  # first: scoring new texts may grow the store
+        return self._store[rows, k]
+
+    def rows(self, texts: list[str]) -> np.ndarray:
+        """Each text's row in the store of scores; texts not seen before are scored (all
+        together, against every list)."""
+        row = self._row
+        todo = [t for t in dict.fromkeys(texts) if t not in row]
+        if todo and len(row) + len(todo) > 50000:
+            row.clear()  # bounded: start afresh with this batch's texts
             todo = list(dict.fromkeys(texts))
         if todo:
-            cache.update(zip(todo, self._score(todo), strict=True))
-        return [cache[t] for t in texts]
+            n0 = len(row)
+            need = n0 + len(todo)
+            if need > len(self._store):  # grown by doubling: copies stay linear overall
+                grown = np.zeros((max(need, 2 * len(self._store)), self.n_lists), np.float64)
+                grown[:n0] = self._store[:n0]
+                self._store = grown
+            self._store[n0:need] = self._score(todo)
+            row.update(zip(todo, range(n0, need), strict=True))
+        return np.fromiter((row[t] for t in texts), dtype=np.int64, count=len(texts))
 
-    def _score(self, texts: list[str]) -> list[float]:
+    def _score(self, texts: list[str]) -> np.ndarray:
         n, n_phr = len(texts), len(self.weights)
-        best = np.zeros(n, dtype=np.float64)
+        best = np.zeros((n, self.n_lists), dtype=np.float64)
         if not n_phr or not n:
-            return best.tolist()
+            return best
         ids = [_text_ids(t) for t in texts]
         nt = np.fromiter((len(t) for t, _ in ids), dtype=np.int64, count=n)
         ng = np.fromiter((len(g) for _, g in ids), dtype=np.int64, count=n)
@@ -275,13 +311,13 @@ class PhraseIndex:
         sg = shared(1, self._gram_post)
         cells = np.flatnonzero(sg)  # a shared token always means shared trigrams
         if not len(cells):
-            return best.tolist()
+            return best
         st = shared(0, self._tok_post)[cells]
         rows, cols = cells // n_phr, cells % n_phr
         dice = 2 * st / (nt[rows] + self.n_tok[cols])
         tri = 2 * sg[cells] / (ng[rows] + self.n_gram[cols])
-        np.maximum.at(best, rows, self.weights[cols] * (0.6 * dice + 0.4 * tri))
-        return best.tolist()
+        np.maximum.at(best, (rows, self.owner[cols]), self.weights[cols] * (0.6 * dice + 0.4 * tri))
+        return best
 
 
 def _postings(cells: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -313,6 +349,12 @@ def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 @lru_cache(maxsize=256)
 def phrase_index(phrases: tuple[tuple[str, float], ...]) -> PhraseIndex:
     return PhraseIndex(phrases)
+
+
+@lru_cache(maxsize=64)
+def lists_index(lists: tuple[tuple[tuple[str, float], ...], ...]) -> PhraseIndex:
+    """:meth:`PhraseIndex.of_lists`, once per schema (a schema's fields' phrase lists)."""
+    return PhraseIndex.of_lists(lists)
 
 
 def _clean(text: str) -> str:
