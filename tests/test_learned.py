@@ -328,6 +328,24 @@ def test_phrase_index_batches_score_like_the_pairwise_measure():
     assert [index.best(t) for t in texts] == got  # one by one, from the cache, the same
 
 
+def test_text_ids_are_the_tokens_and_trigrams_of_the_pairwise_measure():
+    """Ids built per word (padded trigrams plus one across each space) name exactly the
+    distinct tokens and trigrams that ``similarity`` compares."""
+    from docvlm.read.fieldmatch import _grams, tokens
+    from docvlm.read.learned import vocab
+
+    texts = ["Invoice No.: 4711", "a b", "I a", "the of and", "Straße ÄÖÜ ß", "N° de facture",
+             "Rechnungs-Nr. vom 03.10.2025", "x", "", "  ", "ÉTÉ été", "Total (net) of the order",
+             "the the total total", "Qty 1 x 12,50 EUR"]  # fmt: skip
+    for text in texts:
+        tok_ids, gram_ids = vocab._text_ids(text)
+        names = {v: k for k, v in vocab._TOKEN_IDS.items()}
+        grams = {v: k for k, v in vocab._GRAM_IDS.items()}
+        assert len(set(tok_ids)) == len(tok_ids) and len(set(gram_ids)) == len(gram_ids)
+        assert {names[i] for i in tok_ids} == set(tokens(text)), text
+        assert {grams[i] for i in gram_ids} == (set(_grams(text)) if tokens(text) else set())
+
+
 def test_an_index_of_several_lists_scores_each_like_its_own_index():
     """One pass over texts against several fields' phrase lists gives, per list, exactly
     what that list's own index gives; texts scored before come from the store, also after

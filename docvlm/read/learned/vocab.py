@@ -19,7 +19,14 @@ from functools import lru_cache
 import numpy as np
 
 from docvlm.normalize import fold
-from docvlm.read.fieldmatch import _grams, field_words, similarity, split_name, tokens
+from docvlm.read.fieldmatch import (
+    _STOP,
+    _UMLAUTS,
+    _stem,
+    field_words,
+    similarity,
+    split_name,
+)
 from docvlm.read.learned import semantic
 from docvlm.read.rules.labels import CONCEPTS
 from docvlm.schema import FieldSpec
@@ -335,15 +342,58 @@ _GRAM_IDS: dict[str, int] = {}
 
 @lru_cache(maxsize=65536)
 def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The vocabulary ids of a text's distinct tokens and trigrams (none without tokens)."""
-    toks = set(tokens(text))
-    if not toks:
+    """The vocabulary ids of a text's distinct tokens and trigrams (none without tokens):
+    those of :func:`~docvlm.read.fieldmatch.tokens` and :func:`~docvlm.read.fieldmatch._grams`.
+
+    The trigrams of the tokens joined by spaces are each token's own, padded with a space
+    on both sides, and one across each space between two tokens (last letter, space, first
+    letter): both are found per word once and for all (candidate texts are new pieces of
+    the same words)."""
+    split = fold(text.translate(_UMLAUTS)).split()
+    try:
+        seen = [_WORDS[w] for w in split]
+    except KeyError:  # a word not seen before
+        seen = [_word_ids(w) for w in split]
+    words = [w for w in seen if w is not None]
+    if not words:
         return (), ()
-    t_ids, g_ids = _TOKEN_IDS, _GRAM_IDS
-    return (
-        tuple([t_ids.setdefault(t, len(t_ids)) for t in toks]),
-        tuple([g_ids.setdefault(g, len(g_ids)) for g in _grams(text)]),
-    )
+    grams = set().union(*[w[2] for w in words])
+    if len(words) > 1:
+        g_ids = _GRAM_IDS
+        across = [f"{a[0][-1]} {b[0][0]}" for a, b in zip(words, words[1:], strict=False)]
+        grams.update([g_ids.setdefault(g, len(g_ids)) for g in across])
+    return tuple({w[1] for w in words}), tuple(grams)
+
+
+#: each folded word seen: its token, the token's id and its padded trigrams' ids (None: a
+#: stop word, which is no token)
+_WORDS: dict[str, tuple[str, int, tuple[int, ...]] | None] = {}
+
+
+def _word_ids(word: str) -> tuple[str, int, tuple[int, ...]] | None:
+    got = _WORDS.get(word, _UNSEEN)
+    if got is _UNSEEN:
+        if word in _STOP:
+            got = None
+        else:
+            token = _stem(word)
+            padded = f" {token} "
+            g_ids = _GRAM_IDS
+            got = (
+                token,
+                _TOKEN_IDS.setdefault(token, len(_TOKEN_IDS)),
+                tuple(
+                    {
+                        g_ids.setdefault(padded[i : i + 3], len(g_ids))
+                        for i in range(len(padded) - 2)
+                    }
+                ),
+            )
+        _WORDS[word] = got
+    return got
+
+
+_UNSEEN = object()
 
 
 @lru_cache(maxsize=256)
