@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 import statistics
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -492,10 +493,22 @@ def _blocks(doc: DocLines) -> list[Candidate]:
 
 def _shape(text: str) -> tuple[float, float, float, float, float]:
     n = max(len(text), 1)
-    digits = sum(map(str.isdigit, text))
-    alpha = sum(map(str.isalpha, text))
-    upper = sum(map(str.isupper, text))
+    if text.isascii():  # the same counts by deleting the characters of each class at once
+        size = len(text)
+        digits = size - len(text.translate(_NO_DIGITS))
+        lower = size - len(text.translate(_NO_LOWER))
+        upper = size - len(text.translate(_NO_UPPER))
+        alpha = lower + upper
+    else:
+        digits = sum(map(str.isdigit, text))
+        alpha = sum(map(str.isalpha, text))
+        upper = sum(map(str.isupper, text))
     return len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1)
+
+
+_NO_DIGITS = str.maketrans("", "", string.digits)
+_NO_LOWER = str.maketrans("", "", string.ascii_lowercase)
+_NO_UPPER = str.maketrans("", "", string.ascii_uppercase)
 
 
 def rule_candidate(doc: DocLines, value: Any, raw: str, page: int | None, bbox) -> Candidate | None:
@@ -742,10 +755,9 @@ class AmountSums:
             if 2 <= len(values) <= most:
                 pair = values[:, None] + values[None, :]
                 off = ~np.eye(len(values), dtype=bool)  # two different amounts
-                sums = set(pair[off].tolist()) & set(values.tolist())
-                sum_of_two[page] = sums
-                # a is a part when a + b = c for amounts b, c (b != a)
+                # c = a + b for amounts a != b: c is a sum of two, a (and b) a part of one
                 hit = np.isin(pair, values) & off
+                sum_of_two[page] = set(pair[hit].tolist())
                 part_of_sum[page] = set(values[hit.any(axis=1)].tolist())
             # the line's last amount continues a column: a run of 2+ of them sums to one below
             column = [f[-1] for _, f in rows]

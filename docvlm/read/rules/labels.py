@@ -263,7 +263,10 @@ COURTESY = _COURTESY_CORE | frozenset(
 def courtesy_ratio(text: str) -> float:
     """The share of a text's words that are greeting/thanks words (:data:`COURTESY`); 0
     unless one of them is a greeting or a thanks proper ('Good Day Market' is a name)."""
-    words = re.findall(r"[^\W\d_]+", fold(text))
+    folded = fold(text)
+    if not any(core in folded for core in _COURTESY_CORE):
+        return 0.0  # no core word even inside another (most texts: found without a split)
+    words = re.findall(r"[^\W\d_]+", folded)
     if not words or not any(w in _COURTESY_CORE for w in words):
         return 0.0
     return sum(w in COURTESY for w in words) / len(words)
