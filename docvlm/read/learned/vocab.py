@@ -256,7 +256,9 @@ class PhraseIndex:
 
     @classmethod
     def of_lists(cls, lists: tuple[tuple[tuple[str, float], ...], ...]) -> PhraseIndex:
-        """One index over several phrase lists; :meth:`column` ``k`` reads list ``k``."""
+        """One index over several phrase lists; :meth:`column` ``k`` reads list ``k``.
+        (Each list's phrases stay together, in list order: :meth:`_score_block` relies on
+        it.)"""
         flat = tuple(p for phrases in lists for p in phrases)
         owner = [k for k, phrases in enumerate(lists) for _ in phrases]
         return cls(flat, owner, len(lists))
@@ -294,13 +296,19 @@ class PhraseIndex:
         return np.fromiter((row[t] for t in texts), dtype=np.int64, count=len(texts))
 
     def _score(self, texts: list[str]) -> np.ndarray:
+        """Each text's best weighted similarity per list, in blocks of texts (a block's
+        texts x phrases cells stay small enough to be counted in cache)."""
+        best = np.zeros((len(texts), self.n_lists), dtype=np.float64)
+        if len(self.weights):
+            for at in range(0, len(texts), _BLOCK):
+                self._score_block(texts[at : at + _BLOCK], best[at : at + _BLOCK])
+        return best
+
+    def _score_block(self, texts: list[str], best: np.ndarray) -> None:
         n, n_phr = len(texts), len(self.weights)
-        best = np.zeros((n, self.n_lists), dtype=np.float64)
-        if not n_phr or not n:
-            return best
         ids = [_text_ids(t) for t in texts]
-        nt = np.fromiter((len(t) for t, _ in ids), dtype=np.int64, count=n)
-        ng = np.fromiter((len(g) for _, g in ids), dtype=np.int64, count=n)
+        sizes = np.array([(len(t), len(g)) for t, g in ids], dtype=np.int64).reshape(n, 2)
+        nt, ng = sizes[:, 0], sizes[:, 1]
 
         def shared(which: int, postings: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
             """Per (text, phrase) cell: how many of the text's ids the phrase has."""
@@ -318,13 +326,22 @@ class PhraseIndex:
         sg = shared(1, self._gram_post)
         cells = np.flatnonzero(sg)  # a shared token always means shared trigrams
         if not len(cells):
-            return best
+            return
         st = shared(0, self._tok_post)[cells]
         rows, cols = cells // n_phr, cells % n_phr
         dice = 2 * st / (nt[rows] + self.n_tok[cols])
         tri = 2 * sg[cells] / (ng[rows] + self.n_gram[cols])
-        np.maximum.at(best, (rows, self.owner[cols]), self.weights[cols] * (0.6 * dice + 0.4 * tri))
-        return best
+        values = self.weights[cols] * (0.6 * dice + 0.4 * tri)
+        # cells run by text, then phrase, and a list's phrases are contiguous: each (text,
+        # list) pair is one run of cells, whose best is a max over that run
+        owner = self.owner[cols]
+        key = rows * self.n_lists + owner
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        best[rows[starts], owner[starts]] = np.maximum.reduceat(values, starts)
+
+
+#: texts scored together in one block of :meth:`PhraseIndex._score`
+_BLOCK = 256
 
 
 def _postings(cells: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
