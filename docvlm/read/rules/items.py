@@ -103,6 +103,11 @@ def _header(
     if not total:
         return None
     names = [(spec, _phrase_tokens(phrases[spec.name])) for spec in specs]
+    # a field is named at a word only by a name starting with that word's first token: a
+    # row where fewer than two fields have such a name is no header (most rows)
+    firsts = {t[0] for t in toks if t}
+    if sum(not firsts.isdisjoint(by_first) for _, (by_first, _) in names) < 2:
+        return None
     longest = max([n for _, (_, n) in names] + [_OTHER_TOKENS[1]])
     cells: list[tuple[FieldSpec | None, int, int]] = []  # field, first word, last word
     named: set[str] = set()
