@@ -24,7 +24,7 @@ from docvlm.normalize import (
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.rules.context import DocContext
 from docvlm.read.rules.items import read_array
-from docvlm.read.rules.labels import FieldLabels, labels_for, match_label
+from docvlm.read.rules.labels import FieldLabels, _by_first_word, labels_for, match_label
 from docvlm.read.rules.parties import read_party
 from docvlm.schema import FieldSpec, SchemaSpec
 
@@ -141,11 +141,16 @@ class OcrReader(Reader):
     def _owners(ctx: DocContext, labels: dict[str, FieldLabels]) -> dict[int, set[str]]:
         """For each line, the fields whose label matches it most specifically."""
         owners: dict[int, set[str]] = {}
+        # a label matches only by a phrase that starts with the text's first word
+        by_first = {path: _by_first_word(fl.phrases) for path, fl in labels.items()}
         for line in ctx.lines:
             best_len, best = 0, set()
             text = label_text(line.text)
             folded = fold(text)
+            first = folded.split(" ", 1)[0]
             for path, fl in labels.items():
+                if first not in by_first[path]:
+                    continue
                 m = match_label(text, fl.phrases)
                 if not m:
                     continue
