@@ -748,9 +748,11 @@ class AmountSums:
         sum_of_two: dict[int, set[int]] = {}
         part_of_sum: dict[int, set[int]] = {}
         sum_above: set[tuple[int, int]] = set()
-        pages = sorted({p for p, _, _ in per_line})
-        for page in pages:
-            rows = [(i, f) for p, i, f in per_line if p == page]
+        by_page: dict[int, list[tuple[int, list[int]]]] = {}  # in line order, as listed
+        for p, i, f in per_line:
+            by_page.setdefault(p, []).append((i, f))
+        for page in sorted(by_page):
+            rows = by_page[page]
             values = np.unique(np.asarray([k for _, f in rows for k in f], dtype=np.int64))
             if 2 <= len(values) <= most:
                 pair = values[:, None] + values[None, :]
