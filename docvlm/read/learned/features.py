@@ -922,13 +922,18 @@ class FieldFeatures:
         rule: tuple[str, float, str] | None = None,
         norms: list[str] | None = None,
         arrays: CandArrays | None = None,
+        own_base: bool = False,
     ) -> np.ndarray:
         """Feature rows; ``rule``: the rule reader's (normalised value, confidence) for
         the field, when it found one (the model learns how far to trust it); ``norms``:
         the candidates' normalised values, when already known (:func:`normalised`);
-        ``arrays``: :meth:`CandArrays.of` the candidates, when already known."""
+        ``arrays``: :meth:`CandArrays.of` the candidates, when already known;
+        ``own_base``: ``base`` is this call's to fill in (not shared: no copy is made)."""
         doc, spec = self.doc, self.spec
-        X = (base if base is not None else base_matrix(doc, cands)).copy()
+        if base is None:
+            X = base_matrix(doc, cands)
+        else:
+            X = base if own_base else base.copy()
         if not cands:
             return X
         X[:, _F["f_date"]] = spec.is_date

@@ -130,14 +130,15 @@ def field_choices(
         key = pool_key(spec)
         cands, base, norms, arrays = pools[key]
         rule, at = rule_of.get(spec.path, (None, -1))
-        if at >= 0:  # the rule's value competes as one more candidate
+        own = at >= 0  # a new matrix of the pool's rows and the rule's (else the pool's own)
+        if own:  # the rule's value competes as one more candidate
             rc = extra[at]
             cands, norms = [*cands, rc], [*norms, rule[0]]
             base = np.concatenate([base, extra_base[at : at + 1]])
             arrays = arrays + CandArrays.of(doc, [rc])
         field_cands[spec.path] = cands
         features = FieldFeatures(doc, spec, phrases[spec.path], (index, k))
-        X = features.matrix(cands, kinds[key[:1]], base, rule, norms, arrays)
+        X = features.matrix(cands, kinds[key[:1]], base, rule, norms, arrays, own_base=own)
         if scorer is not None:
             kept = scorer.rough_keep(X)
             if len(kept) < len(X):
