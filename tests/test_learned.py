@@ -505,15 +505,23 @@ def test_a_date_fields_own_words_say_whether_it_opens_or_closes_a_span(name, des
     assert field_phrases(spec).role == role
 
 
-def test_range_features_mark_the_two_dates_of_a_range():
-    from docvlm.read.learned.features import _F, base_matrix
+def _base_rows(lines: list, spec, keep, key) -> dict:
+    """The base feature rows of the candidates of ``spec`` on a page of ``lines`` that
+    ``keep`` accepts, by ``key`` of the candidate."""
+    from docvlm.read.learned.features import base_matrix
 
-    doc = DocLines.build(_page([(40, 60, "Flight 04/22/20 - 06/09/20"),
-                                (40, 80, "Order date 03/01/20")]))  # fmt: skip
-    cands = [c for c in typed_candidates(doc, _spec("start", "Start", format="date"))
-             if c.kind == "date"]  # fmt: skip
+    doc = DocLines.build(_page(lines))
+    cands = [c for c in typed_candidates(doc, spec) if keep(c)]
     X = base_matrix(doc, cands)
-    by_text = {c.text: X[k] for k, c in enumerate(cands)}
+    return {key(c): X[k] for k, c in enumerate(cands)}
+
+
+def test_range_features_mark_the_two_dates_of_a_range():
+    from docvlm.read.learned.features import _F
+
+    by_text = _base_rows([(40, 60, "Flight 04/22/20 - 06/09/20"), (40, 80, "Order date 03/01/20")],
+                         _spec("start", "Start", format="date"),
+                         lambda c: c.kind == "date", lambda c: c.text)  # fmt: skip
     assert by_text["04/22/20"][_F["range_first"]] == 1
     assert by_text["04/22/20"][_F["range_second"]] == 0
     assert by_text["06/09/20"][_F["range_second"]] == 1
@@ -706,17 +714,13 @@ def test_a_value_under_a_column_head_sees_the_head_past_rows_of_numbers():
 
 
 def test_a_date_introduced_by_a_dating_word_and_one_with_a_time_after_it():
-    from docvlm.read.learned.features import _F, base_matrix
+    from docvlm.read.learned.features import _F
 
-    doc = DocLines.build(_page([
-        (40, 60, "Handelsrechnung Nr. R25-31 vom 03.10.2025"),
-        (40, 90, "Leistungsdatum: 25.10.2025"),
-        (40, 120, "Datum: 30.10.2024 Zeit: 04:59:13"),
-    ]))  # fmt: skip
-    spec = _spec("invoice_date", "Invoice date", format="date")
-    cands = [c for c in typed_candidates(doc, spec) if not c.alt]
-    X = base_matrix(doc, cands)
-    row = {c.value: X[k] for k, c in enumerate(cands)}
+    row = _base_rows([(40, 60, "Handelsrechnung Nr. R25-31 vom 03.10.2025"),
+                      (40, 90, "Leistungsdatum: 25.10.2025"),
+                      (40, 120, "Datum: 30.10.2024 Zeit: 04:59:13")],
+                     _spec("invoice_date", "Invoice date", format="date"),
+                     lambda c: not c.alt, lambda c: c.value)  # fmt: skip
     assert row["2025-10-03"][_F["date_intro"]] == 1
     assert row["2025-10-25"][_F["date_intro"]] == 0
     assert row["2024-10-30"][_F["time_after"]] == 1

@@ -902,10 +902,6 @@ class FieldFeatures:
         self._line_sim = self._scores(doc.label_texts())
         self.doc_max = max(self._line_sim, default=0.0)
 
-    def label_sims(self, texts: list[str]) -> list[float]:
-        """:meth:`label_sim` of each text, in one pass."""
-        return self._scores([_label_text(t) for t in texts])
-
     def _scores(self, cleaned: list[str]) -> list[float]:
         keep = [t for t in cleaned if t]
         it = iter(self._index.column(keep, self._col).tolist())
