@@ -249,22 +249,37 @@ def fold(text: str) -> str:
     """Lower-case, accents removed, punctuation to spaces, whitespace collapsed.
 
     Cached: the readers fold the same line texts and label phrases once per field."""
-    if not text.isascii():  # ASCII has no compatibility forms or accents to take off
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    if text.isascii():  # no compatibility forms or accents to take off
+        return " ".join(ascii_words(text))
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = _NOT_WORD.sub(" ", text.lower())
     return " ".join(text.split())
+
+
+#: what ``_NOT_WORD`` matches among ASCII characters, each to a space (a table is faster
+#: than the pattern's search and replace)
+_ASCII_NOT_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if _NOT_WORD.fullmatch(c)})
+
+
+def ascii_words(text: str) -> list[str]:
+    """The words of :func:`fold` of an ASCII ``text``."""
+    return text.lower().translate(_ASCII_NOT_WORD).split()
 
 
 def compact(text: str) -> str:
     """Text for exact comparison: case, whitespace and punctuation removed."""
     text = str(text)
-    if not text.isascii():  # NFKC leaves ASCII as it is
-        text = unicodedata.normalize("NFKC", text)
+    if text.isascii():  # NFKC leaves ASCII as it is
+        return text.lower().translate(_ASCII_NOT_ALNUM)
+    text = unicodedata.normalize("NFKC", text)
     return _NOT_ALNUM.sub("", text.lower())
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
+_ASCII_NOT_ALNUM = str.maketrans(
+    "", "", "".join(c for c in map(chr, range(128)) if _NOT_ALNUM.fullmatch(c))
+)
 
 
 def levenshtein(a: str, b: str) -> int:

@@ -192,3 +192,19 @@ def test_a_labelled_phone_number_is_a_contact_line(text, contact) -> None:
     from docvlm.read.rules.parties import is_contact
 
     assert is_contact(text) is contact
+
+
+def test_ascii_fast_paths_equal_the_patterns():
+    """fold() and compact() take an ASCII text through translation tables: the same as the
+    general path's patterns, for every ASCII character (control ones included)."""
+    import random
+    import string
+
+    from docvlm.normalize import _NOT_ALNUM, _NOT_WORD, compact, fold
+
+    rng = random.Random(7)
+    chars = string.printable + "".join(map(chr, range(32))) + "\x7f"
+    for _ in range(5000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 24)))
+        assert fold(text) == " ".join(_NOT_WORD.sub(" ", text.lower()).split()), repr(text)
+        assert compact(text) == _NOT_ALNUM.sub("", text.lower()), repr(text)

@@ -590,7 +590,13 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     cols["page_index"] = page - 1
     cols["last_page"] = page == doc.n_pages
     cols["rel_height"] = (lb[L, 3] - lb[L, 1]) / h
-    shapes = np.asarray([_text_features(c.text) for c in cands], dtype=np.float64).reshape(n, 7)
+    # what depends on a candidate's text alone, once per distinct text (about half of them:
+    # a date read both ways, a line that is a segment and a token)
+    distinct = list(dict.fromkeys(c.text for c in cands))
+    at = {t: k for k, t in enumerate(distinct)}
+    of_text = np.fromiter((at[c.text] for c in cands), dtype=np.int64, count=n)
+    per_text = np.asarray([_text_features(t) for t in distinct], dtype=np.float64)
+    shapes = per_text.reshape(len(distinct), 7)[of_text]
     for j, name in enumerate(("n_chars", "n_tokens", "digit_ratio", "alpha_ratio",
                               "upper_ratio", "has_decimals", "has_currency")):  # fmt: skip
         cols[name] = shapes[:, j]
@@ -620,12 +626,13 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
             bx[:, 0, 3] - bx[:, 0, 1], 1e-3
         )
     cols["block_aligned"], cols["block_centered"], cols["block_h_ratio"] = aligned, centred, h_ratio
-    # each distinct text once (a text's score does not depend on the others)
-    texts = [c.text for c in cands]
-    distinct = dict.fromkeys(texts)
-    distinct.update(zip(distinct, all_term_similarity_many(list(distinct)), strict=True))
-    cols["labelness"] = [distinct[t] for t in texts]
-    cols["courtesy"] = [0.0 if c.kind in _TYPED else courtesy_ratio(c.text) for c in cands]
+    cols["labelness"] = np.asarray(all_term_similarity_many(distinct))[of_text]
+    # greeting words in what is read as text (a typed value's text is no greeting)
+    worded = np.fromiter((c.kind not in _TYPED for c in cands), dtype=bool, count=n)
+    courtesy = np.zeros(len(distinct), dtype=np.float64)
+    for k in np.unique(of_text[worded]).tolist():
+        courtesy[k] = courtesy_ratio(distinct[k])
+    cols["courtesy"] = np.where(worded, courtesy[of_text], 0.0)
     cols["range_first"], cols["range_second"] = _range_positions(doc, cands)
     cols["date_intro"], cols["time_after"] = _date_context(doc, cands)
     sums = doc.amount_sums()

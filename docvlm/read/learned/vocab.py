@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from docvlm.normalize import fold
+from docvlm.normalize import ascii_words, fold
 from docvlm.read.fieldmatch import (
     _STOP,
     _UMLAUTS,
@@ -312,11 +312,13 @@ class PhraseIndex:
 
         def shared(which: int, postings: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
             """Per (text, phrase) cell: how many of the text's ids the phrase has."""
-            vocab, phrase = postings
+            ptr, phrase = postings
             text_ids = np.fromiter(itertools.chain.from_iterable(x[which] for x in ids), np.int64)
             rows = np.repeat(np.arange(n), nt if which == 0 else ng)
-            lo = np.searchsorted(vocab, text_ids, "left")
-            hits = np.searchsorted(vocab, text_ids, "right") - lo
+            top = len(ptr) - 1  # ids from here on (new since the index was built): none
+            clipped = np.minimum(text_ids, top)
+            lo = ptr[clipped]
+            hits = ptr[np.minimum(clipped + 1, top)] - lo
             # every posting of every id: a run of `hits` postings from `lo`
             run_start = np.repeat(np.cumsum(hits) - hits, hits)
             at = np.repeat(lo, hits) + np.arange(int(hits.sum())) - run_start
@@ -345,11 +347,13 @@ _BLOCK = 256
 
 
 def _postings(cells: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """``(vocabulary id, phrase)`` cells as two arrays sorted by id."""
+    """``(vocabulary id, phrase)`` cells as ``(ptr, phrase)``: id ``i``'s phrases are
+    ``phrase[ptr[i]:ptr[i + 1]]`` (ids from ``len(ptr) - 1`` on have none)."""
     if not cells:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(1, np.int64), np.zeros(0, np.int64)
     arr = np.asarray(sorted(cells), dtype=np.int64)
-    return arr[:, 0].copy(), arr[:, 1].copy()
+    ids = arr[:, 0]
+    return np.searchsorted(ids, np.arange(ids[-1] + 2), "left"), arr[:, 1].copy()
 
 
 #: one vocabulary of tokens and one of trigrams for every index and text (id = order seen)
@@ -366,7 +370,8 @@ def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     on both sides, and one across each space between two tokens (last letter, space, first
     letter): both are found per word once and for all (candidate texts are new pieces of
     the same words)."""
-    split = fold(text.translate(_UMLAUTS)).split()
+    # (umlauts are not ASCII: an ASCII text has none to spell out)
+    split = ascii_words(text) if text.isascii() else fold(text.translate(_UMLAUTS)).split()
     try:
         seen = [_WORDS[w] for w in split]
     except KeyError:  # a word not seen before

@@ -263,7 +263,9 @@ COURTESY = _COURTESY_CORE | frozenset(
 def courtesy_ratio(text: str) -> float:
     """The share of a text's words that are greeting/thanks words (:data:`COURTESY`); 0
     unless one of them is a greeting or a thanks proper ('Good Day Market' is a name)."""
-    folded = fold(text)
+    # an ASCII text's letters are its fold's (folding only lowers them and turns other
+    # characters to spaces, which a word of letters never holds)
+    folded = text.lower() if text.isascii() else fold(text)
     if not any(core in folded for core in _COURTESY_CORE):
         return 0.0  # no core word even inside another (most texts: found without a split)
     words = re.findall(r"[^\W\d_]+", folded)
