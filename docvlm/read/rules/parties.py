@@ -13,6 +13,7 @@ A party is found in one of three ways, most explicit first:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from functools import lru_cache
@@ -408,7 +409,9 @@ def _letterhead(
         return None
     page = ctx.rows[0].page
     rows = [row for row in ctx.rows if row.page == page][:15]
-    candidates = [ln for row in rows for ln in row.lines if not _noise(ln, label_phrases)][:6]
+    # the first six plausible lines (the rest of the rows are not looked at)
+    plausible = (ln for row in rows for ln in row.lines if not _noise(ln, label_phrases))
+    candidates = list(itertools.islice(plausible, 6))
     if not candidates:
         return None
     widths = sorted(
