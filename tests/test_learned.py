@@ -725,20 +725,3 @@ def test_a_date_introduced_by_a_dating_word_and_one_with_a_time_after_it():
     assert row["2025-10-25"][_F["date_intro"]] == 0
     assert row["2024-10-30"][_F["time_after"]] == 1
     assert row["2025-10-03"][_F["time_after"]] == 0
-
-
-def test_text_features_of_many_texts_equal_each_texts_own():
-    """The array path (ASCII texts laid end to end) gives each text's row exactly as the
-    per-text path does, non-ASCII texts, empty ones and whitespace runs included."""
-    import random
-    import string
-
-    from docvlm.read.learned.features import _text_features, _text_features_many
-
-    rng = random.Random(11)
-    chars = string.printable + "".join(map(chr, range(32))) + "\x7fÄéß€£¥"
-    texts = ["", " ", "Total: 12,50 EUR", "$ 3.99", "ÉTÉ 2024", "AB CD", "x\x1cy\x1fz"]
-    texts += ["".join(rng.choice(chars) for _ in range(rng.randint(0, 20))) for _ in range(3000)]
-    want = np.asarray([_text_features(t) for t in texts], dtype=np.float64)
-    assert np.array_equal(_text_features_many(texts), want)
-    assert _text_features_many([]).shape == (0, 7)

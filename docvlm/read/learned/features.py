@@ -595,7 +595,8 @@ def base_matrix(doc: DocLines, cands: list[Candidate]) -> np.ndarray:
     distinct = list(dict.fromkeys(c.text for c in cands))
     at = {t: k for k, t in enumerate(distinct)}
     of_text = np.fromiter((at[c.text] for c in cands), dtype=np.int64, count=n)
-    shapes = _text_features_many(distinct)[of_text]
+    per_text = np.asarray([_text_features(t) for t in distinct], dtype=np.float64)
+    shapes = per_text.reshape(len(distinct), 7)[of_text]
     for j, name in enumerate(("n_chars", "n_tokens", "digit_ratio", "alpha_ratio",
                               "upper_ratio", "has_decimals", "has_currency")):  # fmt: skip
         cols[name] = shapes[:, j]
@@ -782,68 +783,6 @@ class AmountSums:
 def _text_features(text: str) -> tuple[float, ...]:
     """:func:`_shape` of a text, then whether it ends in decimals and shows a currency."""
     return (*_shape(text), bool(_DECIMALS.search(text)), bool(_CURRENCY.search(text)))
-
-
-def _text_features_many(texts: list[str]) -> np.ndarray:
-    """:func:`_text_features` of each text (a row each). The character counts of the ASCII
-    texts come from one array of all their characters; other texts take the per-text path."""
-    n = len(texts)
-    out = np.zeros((n, 7), dtype=np.float64)
-    if not n:
-        return out
-    plain = np.fromiter(map(str.isascii, texts), dtype=bool, count=n)
-    rows = np.flatnonzero(plain)
-    maybe_decimals, maybe_currency = ~plain, ~plain  # (other texts: the patterns decide)
-    if len(rows):
-        chosen = [texts[k] for k in rows.tolist()] if len(rows) < n else texts
-        sizes = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
-        kind = _ASCII_KIND[np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8)]
-        # a word starts at a non-space whose previous character is a space or another
-        # text's (texts are laid end to end)
-        ends = np.cumsum(sizes)
-        first = np.zeros(len(kind), dtype=bool)
-        first[ends[sizes > 0] - sizes[sizes > 0]] = True
-        space = kind == _SPACE
-        prev_space = np.empty(len(kind), dtype=bool)
-        prev_space[:1] = True
-        prev_space[1:] = space[:-1]
-        starts_word = ~space & (prev_space | first)
-
-        def per_text(mask: np.ndarray) -> np.ndarray:
-            total = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
-            return (total[ends] - total[ends - sizes]).astype(np.float64)
-
-        digits, lower, upper = (per_text(kind == k) for k in (_DIGIT_KIND, _LOWER, _UPPER))
-        alpha = lower + upper
-        size = sizes.astype(np.float64)
-        at_least_one = np.maximum(size, 1.0)
-        out[rows, 0] = size
-        out[rows, 1] = per_text(starts_word)
-        out[rows, 2] = digits / at_least_one
-        out[rows, 3] = alpha / at_least_one
-        out[rows, 4] = upper / np.maximum(alpha, 1.0)
-        # the patterns need a '.' or ',' (decimals), a '$' or three capitals (currency)
-        maybe_decimals[rows] = per_text(kind == _POINT) > 0
-        maybe_currency[rows] = (per_text(kind == _DOLLAR) > 0) | (upper >= 3)
-    for k in np.flatnonzero(~plain).tolist():
-        out[k, :5] = _shape(texts[k])
-    for col, pattern, maybe in ((5, _DECIMALS, maybe_decimals), (6, _CURRENCY, maybe_currency)):
-        for k in np.flatnonzero(maybe).tolist():
-            out[k, col] = pattern.search(texts[k]) is not None
-    return out
-
-
-# each ASCII character's class in :func:`_text_features_many` (whitespace: as str.split)
-_OTHER, _DIGIT_KIND, _LOWER, _UPPER, _SPACE, _POINT, _DOLLAR = range(7)
-_ASCII_KIND = np.asarray(
-    [
-        _DIGIT_KIND if c.isdigit() else _LOWER if c.islower() else _UPPER if c.isupper()
-        else _SPACE if c.isspace() else _POINT if c in ".," else _DOLLAR if c == "$"
-        else _OTHER
-        for c in map(chr, range(128))
-    ],
-    dtype=np.int8,
-)  # fmt: skip
 
 
 @dataclass
