@@ -725,3 +725,25 @@ def test_a_date_introduced_by_a_dating_word_and_one_with_a_time_after_it():
     assert row["2025-10-25"][_F["date_intro"]] == 0
     assert row["2024-10-30"][_F["time_after"]] == 1
     assert row["2025-10-03"][_F["time_after"]] == 0
+
+
+def test_text_features_count_like_the_character_methods():
+    """The byte-deletion counts of ASCII texts and the currency precheck give what the plain
+    per-character definition gives, for ASCII and other texts."""
+    import random
+    import string
+
+    from docvlm.read.learned.features import _CURRENCY, _DECIMALS, _text_features
+
+    rng = random.Random(11)
+    chars = string.printable + "".join(map(chr, range(32))) + "\x7fÄéß€£¥"
+    texts = ["", " ", "Total: 12,50 EUR", "$ 3.99", "ÉTÉ 2024", "AB CD", "ABC", "x\x1cy"]
+    texts += ["".join(rng.choice(chars) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    for text in texts:
+        n = max(len(text), 1)
+        digits = sum(map(str.isdigit, text))
+        alpha = sum(map(str.isalpha, text))
+        upper = sum(map(str.isupper, text))
+        want = (len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1),
+                bool(_DECIMALS.search(text)), bool(_CURRENCY.search(text)))  # fmt: skip
+        assert _text_features(text) == want, repr(text)

@@ -492,23 +492,29 @@ def _blocks(doc: DocLines) -> list[Candidate]:
 
 
 def _shape(text: str) -> tuple[float, float, float, float, float]:
+    return _shape_of(text, *_char_counts(text))
+
+
+def _shape_of(text: str, digits: int, alpha: int, upper: int) -> tuple[float, ...]:
     n = max(len(text), 1)
-    if text.isascii():  # the same counts by deleting the characters of each class at once
-        size = len(text)
-        digits = size - len(text.translate(_NO_DIGITS))
-        lower = size - len(text.translate(_NO_LOWER))
-        upper = size - len(text.translate(_NO_UPPER))
-        alpha = lower + upper
-    else:
-        digits = sum(map(str.isdigit, text))
-        alpha = sum(map(str.isalpha, text))
-        upper = sum(map(str.isupper, text))
     return len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1)
 
 
-_NO_DIGITS = str.maketrans("", "", string.digits)
-_NO_LOWER = str.maketrans("", "", string.ascii_lowercase)
-_NO_UPPER = str.maketrans("", "", string.ascii_uppercase)
+def _char_counts(text: str) -> tuple[int, int, int]:
+    """Digits, letters and capitals in ``text``."""
+    if text.isascii():  # the same counts by deleting the bytes of each class at once
+        raw = text.encode("ascii")
+        size = len(raw)
+        digits = size - len(raw.translate(None, _DIGIT_BYTES))
+        upper = size - len(raw.translate(None, _UPPER_BYTES))
+        return digits, upper + size - len(raw.translate(None, _LOWER_BYTES)), upper
+    digits = sum(map(str.isdigit, text))
+    return digits, sum(map(str.isalpha, text)), sum(map(str.isupper, text))
+
+
+_DIGIT_BYTES = string.digits.encode()
+_LOWER_BYTES = string.ascii_lowercase.encode()
+_UPPER_BYTES = string.ascii_uppercase.encode()
 
 
 def rule_candidate(doc: DocLines, value: Any, raw: str, page: int | None, bbox) -> Candidate | None:
@@ -782,7 +788,11 @@ class AmountSums:
 @lru_cache(maxsize=65536)
 def _text_features(text: str) -> tuple[float, ...]:
     """:func:`_shape` of a text, then whether it ends in decimals and shows a currency."""
-    return (*_shape(text), bool(_DECIMALS.search(text)), bool(_CURRENCY.search(text)))
+    digits, alpha, upper = _char_counts(text)
+    # in ASCII the currency pattern needs a '$' or three capitals (the other symbols are not
+    # ASCII): most texts are answered without a search
+    currency = (not text.isascii() or upper >= 3 or "$" in text) and bool(_CURRENCY.search(text))
+    return (*_shape_of(text, digits, alpha, upper), bool(_DECIMALS.search(text)), currency)
 
 
 @dataclass
