@@ -81,6 +81,8 @@ def _find_dates(text: str, dayfirst: bool) -> tuple[tuple[str, int, int], ...]:
 
 def _scan_dates(text: str, dayfirst: bool) -> list[tuple[str, int, int]]:
     found: list[tuple[str, int, int]] = []
+    if _decimal_digits(text) < 3:
+        return found  # every date pattern takes three digits at least (day, month/year)
     for m in _NUMERIC_DATE.finditer(text):
         a, sep, b, c = m.group(1), m.group(2), m.group(3), m.group(4)
         if text[m.end(1) : m.start(3)] != text[m.end(3) : m.start(4)]:
@@ -101,11 +103,13 @@ def _scan_dates(text: str, dayfirst: bool) -> list[tuple[str, int, int]]:
                 d = _make(yr, y_, x) or d  # dotted dates are day-first everywhere
         if d:
             found.append((d.isoformat(), m.start(), m.end()))
-    for m in _DAY_MONTH_YEAR.finditer(text):
+    # a month's name (letters) joins its day's digits through dots, spaces, '-' or '/' only:
+    # a text without such a join has no date of that order (the name patterns are slow)
+    for m in _DAY_MONTH_YEAR.finditer(text) if _DIGIT_TO_LETTER.search(text) else ():
         d = _make(_year(m.group(3)), _MONTHS[m.group(2).lower()], int(m.group(1)))
         if d:
             found.append((d.isoformat(), m.start(), m.end()))
-    for m in _MONTH_DAY_YEAR.finditer(text):
+    for m in _MONTH_DAY_YEAR.finditer(text) if _LETTER_TO_DIGIT.search(text) else ():
         d = _make(_year(m.group(3)), _MONTHS[m.group(1).lower()], int(m.group(2)))
         if d:
             found.append((d.isoformat(), m.start(), m.end()))
@@ -123,6 +127,18 @@ def _scan_dates(text: str, dayfirst: bool) -> list[tuple[str, int, int]]:
             continue
         result.append(item)
     return result
+
+
+def _decimal_digits(text: str) -> int:
+    """How many characters of ``text`` the patterns' ``\\d`` matches (Unicode category Nd)."""
+    if text.isascii():  # [0-9] only: counted by deleting them
+        return len(text) - len(text.encode("ascii").translate(None, _ASCII_DIGITS))
+    return sum(map(str.isdecimal, text))
+
+
+_ASCII_DIGITS = b"0123456789"
+_DIGIT_TO_LETTER = re.compile(r"\d[.\s\-/]*[^\W\d_]")
+_LETTER_TO_DIGIT = re.compile(r"[^\W\d_][.\s\-/]*\d")
 
 
 def parse_date(text: str, dayfirst: bool = True) -> str | None:

@@ -208,3 +208,29 @@ def test_ascii_fast_paths_equal_the_patterns():
         text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 24)))
         assert fold(text) == " ".join(_NOT_WORD.sub(" ", text.lower()).split()), repr(text)
         assert compact(text) == _NOT_ALNUM.sub("", text.lower()), repr(text)
+
+
+def test_date_prechecks_skip_only_texts_without_dates(monkeypatch):
+    """The shortcuts (fewer than three digits; no digit joined to a letter) leave every date
+    the patterns themselves find: the same texts read with the shortcuts turned off."""
+    import random
+    import re
+
+    from docvlm import normalize
+
+    rng = random.Random(3)
+    names = ["Jan", "MARCH", "Sept", "März", "janvier", "diciembre", "Oct"]
+    seps = ["", " ", ".", ". ", "-", "/", ", ", "'", "th ", "st. "]
+    texts = ["12", "Tel 12", "1 x 2", "Total 3", "No. 12/3", "12/3/2024 Jan", "Datum: 3.4.24"]
+    for _ in range(3000):
+        day, name, year = str(rng.randint(0, 35)), rng.choice(names), rng.choice(["24", "2024"])
+        a, b = rng.choice(seps), rng.choice(seps)
+        date = f"{day}{a}{name}{b}{year}" if rng.random() < 0.5 else f"{name}{a}{day}{b}{year}"
+        texts.append(rng.choice(["", "Date: ", "x "]) + date + rng.choice(["", " 12:30", " #7"]))
+    got = {(t, df): normalize._scan_dates(t, df) for t in texts for df in (True, False)}
+    monkeypatch.setattr(normalize, "_decimal_digits", lambda text: 99)
+    monkeypatch.setattr(normalize, "_DIGIT_TO_LETTER", re.compile(""))
+    monkeypatch.setattr(normalize, "_LETTER_TO_DIGIT", re.compile(""))
+    want = {(t, df): normalize._scan_dates(t, df) for t in texts for df in (True, False)}
+    assert got == want
+    assert sum(map(bool, want.values())) > 2000  # most of them hold a date
