@@ -491,11 +491,8 @@ def _blocks(doc: DocLines) -> list[Candidate]:
     return out
 
 
-def _shape(text: str) -> tuple[float, float, float, float, float]:
-    return _shape_of(text, *_char_counts(text))
-
-
-def _shape_of(text: str, digits: int, alpha: int, upper: int) -> tuple[float, ...]:
+def _shape(text: str, digits: int, alpha: int, upper: int) -> tuple[float, ...]:
+    """Length, words, the shares of digits and letters, and of capitals among the letters."""
     n = max(len(text), 1)
     return len(text), len(text.split()), digits / n, alpha / n, upper / max(alpha, 1)
 
@@ -792,7 +789,7 @@ def _text_features(text: str) -> tuple[float, ...]:
     # in ASCII the currency pattern needs a '$' or three capitals (the other symbols are not
     # ASCII): most texts are answered without a search
     currency = (not text.isascii() or upper >= 3 or "$" in text) and bool(_CURRENCY.search(text))
-    return (*_shape_of(text, digits, alpha, upper), bool(_DECIMALS.search(text)), currency)
+    return (*_shape(text, digits, alpha, upper), bool(_DECIMALS.search(text)), currency)
 
 
 @dataclass
