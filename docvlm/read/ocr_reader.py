@@ -24,7 +24,7 @@ from docvlm.normalize import (
 from docvlm.read.base import DocumentContent, Reader, ReadResult
 from docvlm.read.rules.context import DocContext
 from docvlm.read.rules.items import read_array
-from docvlm.read.rules.labels import FieldLabels, _by_first_word, labels_for, match_label
+from docvlm.read.rules.labels import FieldLabels, labels_for, match_label, phrases_by_first_word
 from docvlm.read.rules.parties import read_party
 from docvlm.schema import FieldSpec, SchemaSpec
 
@@ -142,7 +142,7 @@ class OcrReader(Reader):
         """For each line, the fields whose label matches it most specifically."""
         owners: dict[int, set[str]] = {}
         # a label matches only by a phrase that starts with the text's first word
-        by_first = {path: _by_first_word(fl.phrases) for path, fl in labels.items()}
+        by_first = {path: phrases_by_first_word(fl.phrases) for path, fl in labels.items()}
         for line in ctx.lines:
             best_len, best = 0, set()
             text = label_text(line.text)

@@ -200,7 +200,7 @@ def match_label(text: str, phrases: tuple[str, ...]) -> tuple[str, str] | None:
     folded = fold(text)
     best: str | None = None
     # a phrase can only match a text that begins with the phrase's first word
-    for phrase in _by_first_word(phrases).get(folded.split(" ", 1)[0], ()):
+    for phrase in phrases_by_first_word(phrases).get(folded.split(" ", 1)[0], ()):
         if folded == phrase or folded.startswith(phrase + " "):
             if best is None or len(phrase) > len(best):
                 best = phrase
@@ -212,8 +212,10 @@ def match_label(text: str, phrases: tuple[str, ...]) -> tuple[str, str] | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _by_first_word(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """``phrases`` (folded) by their first word, in their order."""
+def phrases_by_first_word(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """``phrases`` (folded) by their first word, in their order: only a text that begins
+    with one of these words can match a label (:func:`match_label`; a reader may skip the
+    others before asking)."""
     out: dict[str, list[str]] = {}
     for phrase in phrases:
         out.setdefault(phrase.split(" ", 1)[0], []).append(phrase)
