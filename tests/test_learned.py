@@ -595,6 +595,35 @@ def test_a_greeting_above_the_name_is_not_the_shop():
     assert stores and stores[0] == "Harbour Fish Market", values
 
 
+@pytest.mark.parametrize(
+    ("under", "store"),
+    [("Restaurant & Bar", "Basil Thai Restaurant & Bar"),  # the rest of the name
+     ("Dallas, TX", "Basil Thai"),  # the address (a comma)
+     ("Open daily from noon", "Basil Thai"),  # a slogan (more words)
+     ("Store 12", "Basil Thai")],  # a number
+)  # fmt: skip
+def test_a_short_line_centred_under_a_name_continues_it(under, store):
+    """The rules' letterhead joins a one-line name with a short line of words centred under
+    it; an address, a slogan or a numbered line under the name stays out of it."""
+    from docvlm.read.ocr_reader import OcrReader
+    from docvlm.read.rules.context import DocContext
+
+    def centred(y, text, size):  # a line centred on x = 300
+        return (300 - pymupdf.get_text_length(text, fontsize=size) / 2, y, text, size)
+
+    spec = schema_from_dict(
+        {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
+        "shop",
+    )
+    pages = _page([centred(40, "Basil Thai", 14), centred(58, under, 12),
+                   centred(78, "1175 Folsom Street", 10), centred(92, "San Francisco CA 94103", 10),
+                   (60, 140, "Pad Thai"), (400, 140, "12.50"),
+                   (60, 160, "TOTAL"), (400, 160, "12.50")])  # fmt: skip
+    values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
+    stores = [v.value for v in values if v.path == "store"]
+    assert stores and stores[0] == store, values
+
+
 def test_block_features_tell_a_centred_name_from_a_name_over_its_address():
     from docvlm.read.learned.features import _F, base_matrix
 

@@ -282,13 +282,30 @@ def _name_block(first: Line, ctx: DocContext, label_phrases: tuple[str, ...]) ->
         height_ratio = (nxt.bbox[3] - nxt.bbox[1]) / max(last.bbox[3] - last.bbox[1], 1e-6)
         joined = " ".join(ln.text for ln in block)
         starts_legal = (m := _LEGAL.search(nxt.text)) is not None and m.start() == 0
-        if _unfinished(last.text) or (
-            not _LEGAL.search(joined) and starts_legal and height_ratio > 0.75
+        if (
+            _unfinished(last.text)
+            or (not _LEGAL.search(joined) and starts_legal and height_ratio > 0.75)
+            or (len(block) == 1 and not _LEGAL.search(joined) and _subtitle(nxt, last))
         ):
             block.append(nxt)
         else:
             break
     return block
+
+
+def _subtitle(nxt: Line, name: Line) -> bool:
+    """A short line of words centred under a one-line name, without a digit: the rest of the
+    name ('Basil Thai' over 'Restaurant & Bar', 'SALVATION' over 'ARMY'), which an address,
+    a phone or a slogan (digits, a comma, a street word, more words) is not."""
+    h = name.bbox[3] - name.bbox[1]
+    shift = abs((nxt.bbox[0] + nxt.bbox[2]) - (name.bbox[0] + name.bbox[2])) / 2
+    return (
+        len(nxt.text.split()) <= 3
+        and not re.search(r"[\d,]", nxt.text)  # 'DALLAS, TX' is the address
+        and _letters(nxt.text) >= 3
+        and shift <= 0.6 * h
+        and (nxt.bbox[3] - nxt.bbox[1]) >= 0.5 * h
+    )
 
 
 def _address_lines(
