@@ -123,3 +123,20 @@ def test_the_mapping_agrees_with_its_calibration():
     assert semantic.to_score(semantic.LO) == pytest.approx(0.45)
     assert semantic.to_score(1.0) == semantic.SCORE_HI
     assert semantic.to_score(semantic.LO - 0.01) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "prop", "expected"),
+    [("retailer", {}, (None, "seller", "name")),  # by word vectors: no word list names it
+     ("amount", {"type": "number"}, ("total", None, None)),
+     ("amount", {}, (None, None, None)),  # a string is no total
+     ("flight_from", {"format": "date"}, (None, None, None)),  # a date is no party
+     ("weather", {}, (None, None, None))],
+)  # fmt: skip
+def test_the_rules_read_a_field_their_word_lists_do_not_name(name, prop, expected):
+    """The layout rules take the concept or party a field's words clearly mean in the
+    learned reader's vocabulary, when their own word lists know none of its words."""
+    from docvlm.read.rules.labels import labels_for
+
+    labels = labels_for(_spec(name, **prop))
+    assert (labels.concept, labels.role, labels.part) == expected

@@ -137,7 +137,9 @@ def field_role(spec: FieldSpec, groups: tuple[tuple[str, float], ...]) -> str | 
 _ATTRIBUTE_WORDS = frozenset("name value text field info details".split())
 
 
-def _own_words(spec: FieldSpec, context: tuple[str, ...]) -> list[str]:
+def own_words(spec: FieldSpec, context: tuple[str, ...]) -> list[str]:
+    """The field's own phrases: its name, title and description phrases (and those of
+    ``context``, the object it belongs to), the name without an attribute word, its examples."""
     words = field_words(spec, context)
     out = [*words.primary, *words.secondary]
     name = split_name(spec.name).split()
@@ -198,7 +200,7 @@ def _group_scores(own: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
 def field_phrases(spec: FieldSpec, context: tuple[str, ...] = ()) -> FieldPhrases:
     """The field's own phrases (weight 1) plus the phrases of the term groups its words
     reach (weight = how well they reach it)."""
-    own = _own_words(spec, context)
+    own = own_words(spec, context)
     if not own:
         own = [split_name(spec.name)]
     groups = field_groups(spec, tuple(own))

@@ -150,8 +150,8 @@ def detect_concept(spec: FieldSpec) -> str | None:
 
 def party_of(spec: FieldSpec) -> tuple[str | None, str | None]:
     """(role, part) for name/address fields of a party: ('seller', 'name'), ('buyer', 'address')."""
-    if spec.type != "string" or spec.array:
-        return None, None
+    if spec.type != "string" or spec.array or spec.is_date:
+        return None, None  # ('flight_from' is a date, not the party a 'from' label names)
     parts = spec.path.split(".")
     leaf = _words(parts[-1])
     parent = _words(parts[-2]) if len(parts) > 1 else ""
@@ -170,10 +170,38 @@ def party_of(spec: FieldSpec) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: a field's words mean a term group when they reach it at least this well, this much
+#: better than the next one ('retailer' reaches the seller at 0.66, by word vectors)
+_MEANT_AT, _MEANT_MARGIN = 0.6, 0.1
+
+
+def meant_by_vocabulary(spec: FieldSpec) -> tuple[str | None, str | None, str | None]:
+    """(concept, role, part) of a field no word list here names ('retailer', 'amount'): the
+    term group its words reach clearly in the learned reader's vocabulary (by letters or by
+    word vectors), when that group is one of the concepts or parties the rules read."""
+    from docvlm.read.learned.vocab import field_groups, own_words
+
+    groups = field_groups(spec, tuple(own_words(spec, ())))
+    if not groups or groups[0][1] < _MEANT_AT:
+        return None, None, None
+    if len(groups) > 1 and groups[0][1] - groups[1][1] < _MEANT_MARGIN:
+        return None, None, None
+    gid = groups[0][0]
+    if gid in ("seller", "buyer"):
+        return (None, gid, "name") if spec.type == "string" and not spec.array else (None,) * 3
+    if gid not in CONCEPTS or (gid in ("subtotal", "tax", "total") and not spec.is_number):
+        return None, None, None
+    if gid in ("issue_date", "due_date") and not spec.is_date:
+        return None, None, None
+    return gid, None, None
+
+
 def labels_for(spec: FieldSpec) -> FieldLabels:
     """Every label phrase that may announce ``spec`` on a page."""
     concept = detect_concept(spec)
     role, part = party_of(spec)
+    if concept is None and role is None:
+        concept, role, part = meant_by_vocabulary(spec)
     phrases: list[str] = [fold(x) for x in spec.labels]
     if spec.title:
         phrases.append(fold(spec.title))
