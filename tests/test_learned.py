@@ -595,6 +595,24 @@ def test_a_greeting_above_the_name_is_not_the_shop():
     assert stores and stores[0] == "Harbour Fish Market", values
 
 
+def test_a_label_and_its_value_above_the_name_is_not_the_shop():
+    """'Cashier: Lynda' printed first, in large type: a label and its value, not a name."""
+    from docvlm.read.ocr_reader import OcrReader
+    from docvlm.read.rules.context import DocContext
+
+    spec = schema_from_dict(
+        {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
+        "shop",
+    )
+    pages = _page([(200, 40, "Cashier: Lynda Moreau", 14), (200, 60, "Harbour Fish Market", 12),
+                   (200, 80, "12 Pier Road"), (200, 95, "Portsmouth PO1 2AB"),
+                   (60, 140, "Cod and chips"), (400, 140, "8.50"),
+                   (60, 160, "TOTAL"), (400, 160, "8.50")])  # fmt: skip
+    values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
+    stores = [v.value for v in values if v.path == "store"]
+    assert stores and stores[0] == "Harbour Fish Market", values
+
+
 @pytest.mark.parametrize(
     ("under", "store"),
     [("Restaurant & Bar", "Basil Thai Restaurant & Bar"),  # the rest of the name

@@ -173,6 +173,10 @@ def _passable(line: Line, label_phrases: tuple[str, ...], ctx: DocContext) -> bo
     return match_label(text, label_phrases) is not None and ":" in text and len(text) < 40
 
 
+#: a line that opens with a few words and a colon before more text is a label and its value
+_KEY_VALUE = re.compile(r"[^\W\d_][^:\d]{0,24}:\s+\S")
+
+
 def _noise(line: Line, label_phrases: tuple[str, ...]) -> bool:
     """Lines that cannot be a party name."""
     return line.conf < 0.55 or _noise_text(line.text, label_phrases)
@@ -193,6 +197,8 @@ def _noise_text(raw: str, label_phrases: tuple[str, ...]) -> bool:
         or courtesy_ratio(text) >= 0.75  # 'Welcome to the', 'Thank you for visiting'
     ):
         return True
+    if _KEY_VALUE.match(text):
+        return True  # 'Customer: Jane', 'Server: Tom': a label and its value
     return text.startswith(("*", "=", "#"))
 
 
