@@ -577,8 +577,8 @@ def test_greetings_and_thanks_are_courtesy_text(text, courtesy):
     assert (courtesy_ratio(text) >= 0.75) is courtesy
 
 
-def test_a_greeting_above_the_name_is_not_the_shop():
-    """A receipt that greets its customer above its name: the rules' letterhead is the name."""
+def _rules_store(head: list[tuple], price: str = "8.50") -> list:
+    """The rules' store names of a receipt whose header is ``head`` (then a line and a total)."""
     from docvlm.read.ocr_reader import OcrReader
     from docvlm.read.rules.context import DocContext
 
@@ -586,31 +586,26 @@ def test_a_greeting_above_the_name_is_not_the_shop():
         {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
         "shop",
     )
-    pages = _page([(200, 40, "Welcome To The", 13), (200, 60, "Harbour Fish Market", 13),
-                   (200, 80, "12 Pier Road"), (200, 95, "Portsmouth PO1 2AB"),
-                   (60, 140, "Cod and chips"), (400, 140, "8.50"),
-                   (60, 160, "TOTAL"), (400, 160, "8.50")])  # fmt: skip
+    pages = _page([*head, (60, 140, "Cod and chips"), (400, 140, price),
+                   (60, 160, "TOTAL"), (400, 160, price)])  # fmt: skip
     values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
-    stores = [v.value for v in values if v.path == "store"]
-    assert stores and stores[0] == "Harbour Fish Market", values
+    return [v.value for v in values if v.path == "store"]
 
 
-def test_a_label_and_its_value_above_the_name_is_not_the_shop():
-    """'Cashier: Lynda' printed first, in large type: a label and its value, not a name."""
-    from docvlm.read.ocr_reader import OcrReader
-    from docvlm.read.rules.context import DocContext
+_HARBOUR = [(200, 60, "Harbour Fish Market", 13), (200, 80, "12 Pier Road"),
+            (200, 95, "Portsmouth PO1 2AB")]  # fmt: skip
 
-    spec = schema_from_dict(
-        {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
-        "shop",
-    )
-    pages = _page([(200, 40, "Cashier: Lynda Moreau", 14), (200, 60, "Harbour Fish Market", 12),
-                   (200, 80, "12 Pier Road"), (200, 95, "Portsmouth PO1 2AB"),
-                   (60, 140, "Cod and chips"), (400, 140, "8.50"),
-                   (60, 160, "TOTAL"), (400, 160, "8.50")])  # fmt: skip
-    values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
-    stores = [v.value for v in values if v.path == "store"]
-    assert stores and stores[0] == "Harbour Fish Market", values
+
+@pytest.mark.parametrize(
+    "first",
+    [(200, 40, "Welcome To The", 13),  # a greeting above the name
+     (200, 40, "Cashier: Lynda Moreau", 14)],  # a label and its value, in large type
+)  # fmt: skip
+def test_what_is_printed_above_the_name_is_not_the_shop(first):
+    """A greeting, or a label and its value, printed first: the rules' letterhead is the name
+    under it."""
+    stores = _rules_store([first, *_HARBOUR])
+    assert stores and stores[0] == "Harbour Fish Market", stores
 
 
 @pytest.mark.parametrize(
@@ -623,23 +618,14 @@ def test_a_label_and_its_value_above_the_name_is_not_the_shop():
 def test_a_short_line_centred_under_a_name_continues_it(under, store):
     """The rules' letterhead joins a one-line name with a short line of words centred under
     it; an address, a slogan or a numbered line under the name stays out of it."""
-    from docvlm.read.ocr_reader import OcrReader
-    from docvlm.read.rules.context import DocContext
 
     def centred(y, text, size):  # a line centred on x = 300
         return (300 - pymupdf.get_text_length(text, fontsize=size) / 2, y, text, size)
 
-    spec = schema_from_dict(
-        {"type": "object", "properties": {"store": {"type": "string", "title": "Store name"}}},
-        "shop",
-    )
-    pages = _page([centred(40, "Basil Thai", 14), centred(58, under, 12),
-                   centred(78, "1175 Folsom Street", 10), centred(92, "San Francisco CA 94103", 10),
-                   (60, 140, "Pad Thai"), (400, 140, "12.50"),
-                   (60, 160, "TOTAL"), (400, 160, "12.50")])  # fmt: skip
-    values = OcrReader().read_context(DocContext.build(pages), spec, arrays=False).values
-    stores = [v.value for v in values if v.path == "store"]
-    assert stores and stores[0] == store, values
+    stores = _rules_store([centred(40, "Basil Thai", 14), centred(58, under, 12),
+                           centred(78, "1175 Folsom Street", 10),
+                           centred(92, "San Francisco CA 94103", 10)], "12.50")  # fmt: skip
+    assert stores and stores[0] == store, stores
 
 
 def test_block_features_tell_a_centred_name_from_a_name_over_its_address():
