@@ -140,3 +140,18 @@ def test_the_rules_read_a_field_their_word_lists_do_not_name(name, prop, expecte
 
     labels = labels_for(_spec(name, **prop))
     assert (labels.concept, labels.role, labels.part) == expected
+
+
+def test_labels_of_a_field_with_unhashable_examples():
+    """Label phrases are found once per field; a field whose examples or enum cannot be
+    hashed (a list, an object) is read all the same."""
+    from docvlm.read.rules.labels import labels_for
+
+    spec = schema_from_dict(
+        {"type": "object", "properties": {"retailer": {"type": "string", "examples": [[1, 2]],
+                                                       "enum": ["a", {"b": 1}]}}},
+        "t",
+    ).fields[0]  # fmt: skip
+    with pytest.raises(TypeError):
+        hash(spec)
+    assert labels_for(spec).role == "seller"

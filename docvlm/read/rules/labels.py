@@ -197,7 +197,16 @@ def meant_by_vocabulary(spec: FieldSpec) -> tuple[str | None, str | None, str | 
 
 
 def labels_for(spec: FieldSpec) -> FieldLabels:
-    """Every label phrase that may announce ``spec`` on a page."""
+    """Every label phrase that may announce ``spec`` on a page (found once per field: the
+    rules ask per document and per table column)."""
+    try:
+        return _labels_for(spec)
+    except TypeError:  # an enum member or example that cannot be hashed ([1, 2]): not kept
+        return _labels_for.__wrapped__(spec)
+
+
+@functools.lru_cache(maxsize=4096)
+def _labels_for(spec: FieldSpec) -> FieldLabels:
     concept = detect_concept(spec)
     role, part = party_of(spec)
     if concept is None and role is None:
