@@ -187,13 +187,13 @@ def meant_by_vocabulary(spec: FieldSpec) -> tuple[str | None, str | None, str | 
     if len(groups) > 1 and groups[0][1] - groups[1][1] < _MEANT_MARGIN:
         return None, None, None
     gid = groups[0][0]
-    if gid in ("seller", "buyer"):
-        return (None, gid, "name") if spec.type == "string" and not spec.array else (None,) * 3
-    if gid not in CONCEPTS or (gid in ("subtotal", "tax", "total") and not spec.is_number):
-        return None, None, None
-    if gid in ("issue_date", "due_date") and not spec.is_date:
-        return None, None, None
-    return gid, None, None
+    if gid in ("seller", "buyer") and spec.type == "string" and not spec.array:
+        return None, gid, "name"
+    fits = gid in CONCEPTS and (
+        (gid not in ("subtotal", "tax", "total") or spec.is_number)
+        and (gid not in ("issue_date", "due_date") or spec.is_date)
+    )
+    return (gid, None, None) if fits else (None, None, None)
 
 
 def labels_for(spec: FieldSpec) -> FieldLabels:
