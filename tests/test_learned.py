@@ -44,6 +44,22 @@ def test_number_labels_match_across_languages(label):
     assert score > unrelated + 0.2
 
 
+@pytest.mark.parametrize(
+    ("name", "description", "label", "other"),
+    [("seller", "Name of the seller", "Verkäufer", "Käufer"),
+     ("buyer", "Name of the buyer", "Rechnungsempfänger", "Verkäufer"),
+     ("due", "Payment due date", "Fällig am", "Rechnungsdatum"),
+     ("currency", "Currency code", "Währung", "Gesamtbetrag")],
+)  # fmt: skip
+def test_german_labels_match_with_their_umlauts(name, description, label, other):
+    fp = field_phrases(_spec(name, description))
+    score = label_similarity(fp, label)
+    # as printed, and as text that lost its umlauts
+    assert score >= 0.9, (label, score)
+    assert label_similarity(fp, label.replace("ä", "a")) >= 0.9
+    assert score > label_similarity(fp, other) + 0.3
+
+
 def test_labels_of_other_fields_score_lower():
     total = field_phrases(_spec("amount_payable", "Total amount to pay", type="number"))
     assert label_similarity(total, "Gesamtbetrag") > label_similarity(total, "Rechnungsdatum")

@@ -81,6 +81,28 @@ TERMS: dict[str, tuple[str, ...]] = {
 for _cid, (_triggers, _labels) in CONCEPTS.items():
     TERMS.setdefault(_cid, tuple(dict.fromkeys((*_triggers, *_labels))))
 
+#: German words the phrase lists spell without their umlauts, the way the rules' ``fold``
+#: reads them. The similarity here spells an umlaut out ('ä' as 'ae', like identifiers do),
+#: so a printed 'Verkäufer' would only half match 'verkaufer': each such phrase is also
+#: listed as printed (the plain spelling stays, for text that lost its umlauts)
+_UMLAUT_WORDS = {
+    "verkaufer": "verkäufer", "kaufer": "käufer", "empfanger": "empfänger",
+    "rechnungsempfanger": "rechnungsempfänger", "fallig": "fällig",
+    "falligkeitsdatum": "fälligkeitsdatum", "wahrung": "währung", "zuzuglich": "zuzüglich",
+}  # fmt: skip
+
+
+def _with_umlauts(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    out = list(phrases)
+    for p in phrases:
+        spelled = " ".join(_UMLAUT_WORDS.get(w, w) for w in p.split())
+        if spelled != p:
+            out.append(spelled)
+    return tuple(dict.fromkeys(out))
+
+
+TERMS = {gid: _with_umlauts(phrases) for gid, phrases in TERMS.items()}
+
 
 @dataclass(frozen=True)
 class FieldPhrases:
