@@ -169,6 +169,13 @@ def _context(*texts: str):
         (("meijer", "Sawmill Rd.", "(614) 766 4494", "07/11/12"), False),
         (("Oyaji", "(415) 379-3604", "8/9/2008", "Total 86.26"), False),
         (("Golden Chopsticks", "Tel:020-6207040", "12-07-10"), True),  # not that format
+        # written without brackets: only with digits a North American number can have
+        (("Asia Bay", "305 861-2222", "Date 12/09/12"), False),
+        (("PYT", "ph 215-964-9009", "9/8/2014 3:13:08 PM"), False),
+        (("The Round Tower", "TELEPHONE 046 924 0144", "05/11/13"), True),  # Irish
+        (("Waitrose", "Dubai Mall : 04-4340700", "10/01/14"), True),
+        # a price for several ("15/10.00": 15 for 10.00) is no day-first date
+        (("meijer", "(614) 766 4494", "07/11/12", "15/10.00"), False),
     ],
 )
 def test_a_us_postal_address_makes_ambiguous_dates_month_first(texts, dayfirst) -> None:

@@ -21,8 +21,17 @@ _US_STATES = (
 ).split()
 #: a US postal address's last line ("Seattle, WA 98101", "CA 91739-1234")
 _US_ADDRESS = re.compile(rf"\b(?:{'|'.join(_US_STATES)})\.?\s+\d{{5}}(?:-\d{{4}})?\b")
-#: a North American phone number as it is written there: "(415) 379-3604", "(614) 766 4494"
-_NANP_PHONE = re.compile(r"(?<![\d(])\(\d{3}\)\s?\d{3}[-\s.]\d{4}(?!\d)")
+#: a North American phone number as it is written there: "(415) 379-3604", "(614) 766 4494",
+#: "215-964-9009", "305 861-2222" (without brackets only with an area code and an exchange
+#: that can be North American, neither starting 0 or 1: "046 924 0144" is Irish)
+_NANP_PHONE = re.compile(
+    r"(?<![\d(])\(\d{3}\)\s?\d{3}[-\s.]\d{4}(?!\d)"
+    r"|(?<![\w(+./-])[2-9]\d{2}[-.\s][2-9]\d{2}[-.]\d{4}(?![\w./-])"
+)
+#: a date whose first number can only be a month (its second is over 12) or only a day;
+#: both separators the same ("15/10.00", five for 10.00, is no date)
+_MONTH_FIRST = re.compile(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}")
+_DAY_FIRST = re.compile(r"(?<!\d)(1[3-9]|2\d|3[01])([/.])(0?[1-9]|1[0-2])\2\d{2,4}")
 
 
 def us_locale(text: str) -> bool:
@@ -87,8 +96,8 @@ class DocContext:
         if commas or points:
             ctx.decimal_comma = commas > points
         us = (ctx.currency == "USD" or us_locale(text)) and not ctx.decimal_comma
-        month_first = re.search(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}", text)
-        day_first = re.search(r"(?<!\d)(1[3-9]|2\d|3[01])[/.](0?[1-9]|1[0-2])[/.]\d{2,4}", text)
+        month_first = _MONTH_FIRST.search(text)
+        day_first = _DAY_FIRST.search(text)
         ctx.dayfirst = not ((us or month_first) and not day_first)
         ctx.order_evidence = (1 if day_first else 0) - (1 if month_first else 0)
         return ctx
