@@ -60,6 +60,33 @@ def test_german_labels_match_with_their_umlauts(name, description, label, other)
     assert score > label_similarity(fp, other) + 0.3
 
 
+@pytest.mark.parametrize(
+    ("name", "description", "label", "other"),
+    [
+        ("total", "Total amount including tax", "Bruttosumme", "Positionssumme"),
+        ("invoice_number", "Invoice number", "Schlussrechnung Nr.", "Steuernummer"),
+        ("buyer", "Name of the buyer", "Warenempfänger", "Lieferant"),
+    ],
+)
+def test_german_compounds_match_by_their_head(name, description, label, other):
+    """A compound the vocabulary does not list reads as its parts when it ends in a vocabulary
+    word ('Bruttosumme' as 'brutto summe', the vocabulary's 'summe brutto')."""
+    fp = field_phrases(_spec(name, description))
+    assert label_similarity(fp, label) >= 0.6, label
+    assert label_similarity(fp, label) > label_similarity(fp, other) + 0.1
+
+
+@pytest.mark.parametrize(
+    "word", ["workshop", "prestation", "invalidate", "therefrom", "rechnungsnummer", "receipts"]
+)
+def test_words_that_are_no_compounds_stay_whole(word):
+    """English and French words, inflections of known words and the vocabulary's own
+    compounds are never cut ('workshop' is no 'shop', 'prestation' no 'station')."""
+    from docvlm.read.fieldmatch import compound_parts
+
+    assert compound_parts(word) == (word,)
+
+
 def test_labels_of_other_fields_score_lower():
     total = field_phrases(_spec("amount_payable", "Total amount to pay", type="number"))
     assert label_similarity(total, "Gesamtbetrag") > label_similarity(total, "Rechnungsdatum")
@@ -352,7 +379,8 @@ def test_text_ids_are_the_tokens_and_trigrams_of_the_pairwise_measure():
 
     texts = ["Invoice No.: 4711", "a b", "I a", "the of and", "Straße ÄÖÜ ß", "N° de facture",
              "Rechnungs-Nr. vom 03.10.2025", "x", "", "  ", "ÉTÉ été", "Total (net) of the order",
-             "the the total total", "Qty 1 x 12,50 EUR"]  # fmt: skip
+             "the the total total", "Qty 1 x 12,50 EUR", "Bruttosumme", "Käufer/Leistungsempfänger",
+             "Handelsrechnung (380) Nr. 471102"]  # fmt: skip
     for text in texts:
         tok_ids, gram_ids = vocab._text_ids(text)
         names = {v: k for k, v in vocab._TOKEN_IDS.items()}

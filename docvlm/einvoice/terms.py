@@ -114,6 +114,7 @@ def _party_terms(role: Literal["seller", "buyer"]) -> list[Term]:
         Term(ids[2], f"{r} VAT identifier", "identifier", "header",
              f"The {role}'s VAT identification number.",
              (f"{role} VAT number", f"{role} VAT ID", f"{role} tax ID", "VAT number", "VAT ID",
+              *(f"{w} VAT ID" for w in (("vendor", "supplier") if role == "seller" else ("customer",))),
               "VAT registration number", "USt-IdNr", "Umsatzsteuer-Identifikationsnummer",
               f"USt-IdNr des {de}s", "numéro de TVA intracommunautaire", f"TVA {fr}"),
              _cii(cii_party, "SpecifiedTaxRegistration/ID[@schemeID='VA']"),

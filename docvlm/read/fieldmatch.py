@@ -79,11 +79,49 @@ _UMLAUTS = str.maketrans(
 )
 
 
+#: a compound's head and the part before it: at least this long ('invalidate' is no 'date',
+#: 'prestation' no 'station', 'therefrom' no 'from')
+_HEAD_MIN, _MODIFIER_MIN = 5, 4
+
+
+@lru_cache(maxsize=1)
+def _compound_words() -> tuple[frozenset[str], frozenset[str]]:
+    """The words a compound may end in (each word of the business vocabulary's phrases, five
+    letters or more) and the words never split (those, and every word the word vectors know:
+    English words and the vocabulary's own compounds, 'rechnungsnummer', 'workshop')."""
+    from docvlm.read.learned import semantic
+    from docvlm.read.learned.vocab import vocabulary_words
+
+    heads = frozenset(w for w in vocabulary_words() if len(w) >= _HEAD_MIN)
+    wv = semantic.word_vectors()
+    known = heads | (frozenset(wv.rows) if wv is not None else frozenset())
+    return heads, known
+
+
+@lru_cache(maxsize=65536)
+def compound_parts(word: str) -> tuple[str, ...]:
+    """A folded word as the parts a label compound is read by: a German compound that the
+    vocabulary does not list ('bruttosumme', 'handelsrechnung', 'leistungsempfaenger') as the
+    part before its head and the head, when the head is a vocabulary word ('summe', 'rechnung',
+    'empfaenger'); any other word as itself. The longest such head wins."""
+    if len(word) < _HEAD_MIN + _MODIFIER_MIN or not word.isalpha():
+        return (word,)
+    heads, known = _compound_words()
+    # a known word, or one inflected ('receipts', 'billing')
+    if word in known or any(word[:-k] in known for k in (1, 2, 3)):
+        return (word,)
+    for cut in range(_MODIFIER_MIN, len(word) - _HEAD_MIN + 1):
+        if word[cut:] in heads:
+            return (word[:cut], word[cut:])
+    return (word,)
+
+
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
     """Folded, stemmed content words of ``text`` (German umlauts as 'ae', 'oe', 'ue', the
-    way identifiers spell them)."""
-    return tuple(_stem(t) for t in fold(text.translate(_UMLAUTS)).split() if t not in _STOP)
+    way identifiers spell them; a compound as its parts, :func:`compound_parts`)."""
+    words = fold(text.translate(_UMLAUTS)).split()
+    return tuple(_stem(p) for w in words for p in compound_parts(w) if p not in _STOP)
 
 
 @lru_cache(maxsize=8192)

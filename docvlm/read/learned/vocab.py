@@ -23,12 +23,13 @@ from docvlm.read.fieldmatch import (
     _STOP,
     _UMLAUTS,
     _stem,
+    compound_parts,
     field_words,
     similarity,
     split_name,
 )
 from docvlm.read.learned import semantic
-from docvlm.read.rules.labels import CONCEPTS
+from docvlm.read.rules.labels import BLOCKED, CONCEPTS, ROLE_LABELS
 from docvlm.schema import FieldSpec
 
 # group -> phrases (the first few are the English meaning the field's words are matched on)
@@ -102,6 +103,15 @@ def _with_umlauts(phrases: tuple[str, ...]) -> tuple[str, ...]:
 
 
 TERMS = {gid: _with_umlauts(phrases) for gid, phrases in TERMS.items()}
+
+
+@lru_cache(maxsize=1)
+def vocabulary_words() -> frozenset[str]:
+    """Every word of the term groups' phrases and the rules' label lists, folded as
+    :func:`~docvlm.read.fieldmatch.tokens` folds text (umlauts spelled out)."""
+    phrases = [p for group in TERMS.values() for p in group]
+    phrases += [p for group in (*BLOCKED.values(), *ROLE_LABELS.values()) for p in group]
+    return frozenset(w for p in phrases for w in fold(p.translate(_UMLAUTS)).split())
 
 
 @dataclass(frozen=True)
@@ -396,6 +406,7 @@ def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     the same words)."""
     # (umlauts are not ASCII: an ASCII text has none to spell out)
     split = ascii_words(text) if text.isascii() else fold(text.translate(_UMLAUTS)).split()
+    split = [p for w in split for p in compound_parts(w)]
     try:
         seen = [_WORDS[w] for w in split]
     except KeyError:  # a word not seen before
