@@ -174,7 +174,7 @@ def _context(*texts: str):
         (("PYT", "ph 215-964-9009", "9/8/2014 3:13:08 PM"), False),
         (("The Round Tower", "TELEPHONE 046 924 0144", "05/11/13"), True),  # Irish
         (("Waitrose", "Dubai Mall : 04-4340700", "10/01/14"), True),
-        # a price for several ("15/10.00": 15 for 10.00) is no day-first date
+        # a multi-buy price ("15/10.00") is no day-first date
         (("meijer", "(614) 766 4494", "07/11/12", "15/10.00"), False),
     ],
 )

@@ -29,7 +29,7 @@ _NANP_PHONE = re.compile(
     r"|(?<![\w(+./-])[2-9]\d{2}[-.\s][2-9]\d{2}[-.]\d{4}(?![\w./-])"
 )
 #: a date whose first number can only be a month (its second is over 12) or only a day;
-#: both separators the same ("15/10.00", five for 10.00, is no date)
+#: both separators the same ("15/10.00", a multi-buy price, is no date)
 _MONTH_FIRST = re.compile(r"(?<!\d)(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01])/\d{2,4}")
 _DAY_FIRST = re.compile(r"(?<!\d)(1[3-9]|2\d|3[01])([/.])(0?[1-9]|1[0-2])\2\d{2,4}")
 
