@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from docvlm.normalize import fold
+from docvlm.normalize import ascii_words, fold
 from docvlm.schema import FieldSpec
 
 _STOP = frozenset(
@@ -116,12 +116,22 @@ def compound_parts(word: str) -> tuple[str, ...]:
     return (word,)
 
 
+def folded_words(text: str) -> list[str]:
+    """The words of ``text`` folded (German umlauts as 'ae', 'oe', 'ue', the way identifiers
+    spell them; an ASCII text has none to spell out)."""
+    return ascii_words(text) if text.isascii() else fold(text.translate(_UMLAUTS)).split()
+
+
+def label_words(text: str) -> list[str]:
+    """:func:`folded_words`, each compound as its parts (:func:`compound_parts`): the words
+    that label similarity compares, stop words still in."""
+    return [p for w in folded_words(text) for p in compound_parts(w)]
+
+
 @lru_cache(maxsize=8192)
 def tokens(text: str) -> tuple[str, ...]:
-    """Folded, stemmed content words of ``text`` (German umlauts as 'ae', 'oe', 'ue', the
-    way identifiers spell them; a compound as its parts, :func:`compound_parts`)."""
-    words = fold(text.translate(_UMLAUTS)).split()
-    return tuple(_stem(p) for w in words for p in compound_parts(w) if p not in _STOP)
+    """Stemmed content words of ``text``: its :func:`label_words` without stop words."""
+    return tuple(_stem(w) for w in label_words(text) if w not in _STOP)
 
 
 @lru_cache(maxsize=8192)

@@ -18,13 +18,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from docvlm.normalize import ascii_words, fold
+from docvlm.normalize import fold
 from docvlm.read.fieldmatch import (
     _STOP,
-    _UMLAUTS,
     _stem,
-    compound_parts,
     field_words,
+    folded_words,
+    label_words,
     similarity,
     split_name,
 )
@@ -108,10 +108,10 @@ TERMS = {gid: _with_umlauts(phrases) for gid, phrases in TERMS.items()}
 @lru_cache(maxsize=1)
 def vocabulary_words() -> frozenset[str]:
     """Every word of the term groups' phrases and the rules' label lists, folded as
-    :func:`~docvlm.read.fieldmatch.tokens` folds text (umlauts spelled out)."""
+    :func:`~docvlm.read.fieldmatch.folded_words` folds text (umlauts spelled out)."""
     phrases = [p for group in TERMS.values() for p in group]
     phrases += [p for group in (*BLOCKED.values(), *ROLE_LABELS.values()) for p in group]
-    return frozenset(w for p in phrases for w in fold(p.translate(_UMLAUTS)).split())
+    return frozenset(w for p in phrases for w in folded_words(p))
 
 
 @dataclass(frozen=True)
@@ -404,9 +404,7 @@ def _text_ids(text: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     on both sides, and one across each space between two tokens (last letter, space, first
     letter): both are found per word once and for all (candidate texts are new pieces of
     the same words)."""
-    # (umlauts are not ASCII: an ASCII text has none to spell out)
-    split = ascii_words(text) if text.isascii() else fold(text.translate(_UMLAUTS)).split()
-    split = [p for w in split for p in compound_parts(w)]
+    split = label_words(text)
     try:
         seen = [_WORDS[w] for w in split]
     except KeyError:  # a word not seen before
